@@ -1,0 +1,48 @@
+"""The `sparsevl <verb>` command.
+
+Each verb lives in its own module exposing `add_arguments(parser)` and `run(args) -> int`.
+Modules are imported only when their verb runs, so `sparsevl demo-data` does not pay for torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# verb -> (module, one-line help)
+VERBS: dict[str, tuple[str, str]] = {
+    "demo-data": ("sparsevl.data.demo_data", "write synthetic shape videos with QA and captions"),
+    "extract-frames": ("sparsevl.data.extract_frames", "sample frames from videos into a vis_db"),
+    "train": ("sparsevl.train.cli", "train a model from a JSON config"),
+    "evaluate": ("sparsevl.train.evaluate_cli", "evaluate a checkpoint on a split"),
+    "demo": ("sparsevl.demo", "the whole pipeline on synthetic data, on a CPU"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sparsevl", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for verb, (_, help_text) in VERBS.items():
+        sub.add_parser(verb, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in VERBS:
+        parser = build_parser()
+        if argv and argv[0] not in ("-h", "--help"):
+            parser.error(f"unknown verb {argv[0]!r}; choose from {', '.join(VERBS)}")
+        parser.print_help()
+        return 0 if argv else 2
+    verb, rest = argv[0], argv[1:]
+    module = importlib.import_module(VERBS[verb][0])
+    parser = argparse.ArgumentParser(prog=f"sparsevl {verb}", description=VERBS[verb][1])
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
