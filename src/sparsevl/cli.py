@@ -38,9 +38,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     verb, rest = argv[0], argv[1:]
     module = importlib.import_module(VERBS[verb][0])
-    parser = argparse.ArgumentParser(prog=f"sparsevl {verb}", description=VERBS[verb][1])
+    # allow_abbrev=False: a config override must never be taken for a prefix of an option
+    parser = argparse.ArgumentParser(prog=f"sparsevl {verb}", description=VERBS[verb][1], allow_abbrev=False)
     module.add_arguments(parser)
-    args = parser.parse_args(rest)
+    args, extra = parser.parse_known_args(rest)
+    # Verbs that read a config take the leftover `--key value` pairs as overrides (sparsevl.config).
+    if extra and not getattr(module, "ACCEPTS_CONFIG_OVERRIDES", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.overrides = extra
     return int(module.run(args) or 0)
 
 

@@ -1,0 +1,323 @@
+"""`sparsevl extract-frames VIDEO_DIR VIS_DB`: sample frames of every video into a vis_db.
+
+Worker processes decode videos in parallel (one video per task, a bounded number in flight); the
+main process is the only LMDB writer and writes each finished video in one transaction. Videos
+already in the store are skipped without decoding, so an interrupted run is resumed by running the
+same command again. Bad videos are reported (VIS_DB/extract_errors.log and the end summary) and
+skipped, or stop the run with --on-error stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import contextlib
+import dataclasses
+import multiprocessing as mp
+import os
+import signal
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import lmdb
+from tqdm import tqdm
+
+from sparsevl.data.video_io import VIDEO_EXTENSIONS, VideoError, find_videos, sample_video
+from sparsevl.data.vis_db import RESERVED_IDS, SettingsMismatch, StoreSettings, VisDBWriter
+from sparsevl.problems import BadInputError, ProblemLog
+
+DEFAULT_FPS = 1.0
+DEFAULT_MAX_SIZE = 256
+DEFAULT_QUALITY = 90
+LOG_NAME = "extract_errors.log"
+
+
+def default_workers() -> int:
+    return min(4, os.cpu_count() or 1)
+
+
+@dataclasses.dataclass
+class ExtractSummary:
+    vis_db: Path
+    stored: int  # videos written by this run
+    skipped_existing: int  # already in the store, not decoded again
+    failed: int  # reported to `problems` and skipped
+    seconds: float
+    problems: ProblemLog
+
+    def __str__(self) -> str:
+        head = (
+            f"vis_db {self.vis_db}: stored {self.stored}, already present {self.skipped_existing}, "
+            f"failed {self.failed} ({self.seconds:.1f} s)"
+        )
+        return head if not self.failed else head + "\n" + self.problems.summary()
+
+
+def extract_frames(
+    video_dir: str | os.PathLike,
+    vis_db: str | os.PathLike,
+    *,
+    fps: float | None = None,
+    num_frames: int | None = None,
+    max_size: int | None = DEFAULT_MAX_SIZE,
+    workers: int | None = None,
+    quality: int = DEFAULT_QUALITY,
+    on_error: str = "skip",
+    progress: bool = True,
+) -> ExtractSummary:
+    """Sample every video in `video_dir` into the vis_db at `vis_db` (created if missing).
+
+    Neither fps nor num_frames: fps=DEFAULT_FPS. workers=0 decodes in this process (no crash
+    isolation; handy for debugging). Raises SettingsMismatch if the store was made with other
+    settings, BadInputError on the first bad video when on_error="stop".
+    """
+    start = time.monotonic()
+    _check_options(fps, num_frames, max_size, quality)
+    if fps is None and num_frames is None:
+        fps = DEFAULT_FPS
+    workers = default_workers() if workers is None else max(0, int(workers))
+    video_dir, vis_db = Path(video_dir), Path(vis_db)
+    if not video_dir.is_dir():
+        raise FileNotFoundError(f"video folder not found: {video_dir}")
+
+    settings = StoreSettings(
+        fps=float(fps) if fps is not None else None,
+        num_frames=num_frames,
+        max_size=max_size or None,
+        quality=int(quality),
+    )
+    writer = VisDBWriter(vis_db, settings)  # checks the settings before anything else happens
+    try:
+        log_path = vis_db / LOG_NAME
+        log_path.unlink(missing_ok=True)  # the log describes the latest run only
+        problems = ProblemLog(log_path, on_error=on_error)
+        todo, skipped = _plan(find_videos(video_dir), writer, problems)
+        bar = tqdm(
+            total=len(todo) + skipped, initial=skipped, unit="video", desc="extract-frames",
+            disable=not progress, dynamic_ncols=True,
+        )
+        stored = 0
+        task = _Task(settings, threads=1 if workers > 1 else 0)
+        try:
+            # closing(): on an early exit (stop mode, Ctrl-C) the pool is shut down right away.
+            with contextlib.closing(_run(task, todo, workers)) as outcomes:
+                for path, outcome in outcomes:
+                    if isinstance(outcome, str):
+                        problems.report(path, outcome)  # raises in stop mode
+                        if progress:
+                            bar.write(f"skipped {path.name}: {outcome}", file=sys.stderr)
+                    else:
+                        writer.put_video(path.stem, outcome["jpegs"], outcome["meta"])
+                        stored += 1
+                    bar.update(1)
+        finally:
+            bar.close()
+    finally:
+        writer.close()
+    return ExtractSummary(
+        vis_db=vis_db,
+        stored=stored,
+        skipped_existing=skipped,
+        failed=len(problems),
+        seconds=time.monotonic() - start,
+        problems=problems,
+    )
+
+
+def _check_options(fps, num_frames, max_size, quality) -> None:
+    if fps is not None and num_frames is not None:
+        raise ValueError("give fps or num_frames, not both")
+    if fps is not None and not fps > 0:
+        raise ValueError(f"fps must be > 0, not {fps}")
+    if num_frames is not None and num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, not {num_frames}")
+    if max_size is not None and max_size < 0:
+        raise ValueError(f"max_size must be >= 0 (0 = keep the source size), not {max_size}")
+    if not 1 <= quality <= 100:
+        raise ValueError(f"quality must be in 1..100, not {quality}")
+
+
+def _plan(paths: list[Path], writer: VisDBWriter, problems: ProblemLog) -> tuple[list[Path], int]:
+    """Videos to decode, and how many are already stored. Unusable names are reported here."""
+    todo: list[Path] = []
+    seen: dict[str, Path] = {}
+    skipped = 0
+    for path in paths:
+        vid = path.stem
+        if vid in seen:
+            problems.report(path, f"duplicate video id: {vid!r} is also {seen[vid].name}; skipped")
+            continue
+        seen[vid] = path
+        if vid in RESERVED_IDS:
+            problems.report(path, f"reserved name: video id {vid!r} is reserved in vis_db; rename")
+            continue
+        try:
+            vid.encode("utf-8")
+        except UnicodeEncodeError:
+            problems.report(path, "bad name: the file name is not valid UTF-8; rename")
+            continue
+        if writer.has(vid):
+            skipped += 1
+        else:
+            todo.append(path)
+    return todo, skipped
+
+
+@dataclasses.dataclass(frozen=True)
+class _Task:
+    """What a worker runs for one video; picklable. Returns a dict or a problem string."""
+
+    settings: StoreSettings
+    threads: int = 0
+
+    def __call__(self, path: Path) -> dict | str:
+        s = self.settings
+        try:
+            video = sample_video(
+                path, fps=s.fps, num_frames=s.num_frames, max_size=s.max_size,
+                quality=s.quality, threads=self.threads,
+            )
+        except VideoError as e:
+            return str(e)
+        except Exception as e:  # a bug or an odd file must not take the whole run down
+            return f"unexpected error: {type(e).__name__}: {e}"
+        return {"jpegs": video.jpegs, "meta": video.meta(s.fps)}
+
+
+def _run(task: Callable, paths: list[Path], workers: int) -> Iterator[tuple[Path, dict | str]]:
+    """(path, outcome) for every path, in completion order."""
+    if workers == 0:
+        for path in paths:
+            yield path, task(path)
+        return
+    suspects: list[Path] = []  # in flight when a worker died: which one killed it is unknown
+    pending = deque(paths)
+    while pending:
+        yield from _pool_pass(task, pending, workers, suspects)
+    # Retry each suspect alone: a video that kills its worker again is the culprit.
+    for suspect in suspects:
+        crashed: list[Path] = []
+        yield from _pool_pass(task, deque([suspect]), 1, crashed)
+        if crashed:
+            yield suspect, "worker crashed: the decoding process died on this file"
+
+
+def _pool_pass(task, pending: deque, workers: int, suspects: list) -> Iterator:
+    """Run tasks from `pending` until it is empty or the pool breaks (in-flight -> suspects)."""
+    pool = cf.ProcessPoolExecutor(
+        workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+        initargs=(os.getpid(),),
+    )
+    inflight: dict[cf.Future, Path] = {}
+    try:
+        while pending or inflight:
+            # Bounded: results (JPEG lists) wait in memory only for the few tasks in flight.
+            while pending and len(inflight) < 2 * workers:
+                path = pending.popleft()
+                inflight[pool.submit(task, path)] = path
+            done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
+            broken = False
+            for fut in done:
+                path = inflight.pop(fut)
+                try:
+                    outcome = fut.result()
+                except BrokenProcessPool:
+                    suspects.append(path)
+                    broken = True
+                    continue
+                yield path, outcome
+            if broken:
+                suspects.extend(inflight.values())
+                inflight.clear()
+                return
+    finally:
+        # Normal end: workers are idle. Early exit (stop mode, Ctrl-C): drop queued tasks.
+        pool.shutdown(wait=not inflight, cancel_futures=True)
+
+
+def _worker_init(parent_pid: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # parallelism comes from the processes
+    # Ctrl-C goes to the whole process group; the main process handles it and stops the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    # If the main process is killed (SIGKILL gives it no chance to stop us), exit instead of
+    # waiting forever for work: with the spawn start method our parent is the main process.
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    exts = ", ".join(e.lstrip(".") for e in VIDEO_EXTENSIONS)
+    parser.description = (
+        f"Sample frames of every video file ({exts}) directly inside VIDEO_DIR (not subfolders) "
+        "into the LMDB vis_db VIS_DB; video id = file name without extension. Re-running resumes."
+    )
+    parser.add_argument("video_dir", metavar="VIDEO_DIR", type=Path)
+    parser.add_argument("vis_db", metavar="VIS_DB", type=Path, help="output folder (an LMDB)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--fps", type=float, default=None, metavar="F",
+        help=f"frames per second to store (default {DEFAULT_FPS:g} when --num-frames is not given)",
+    )
+    mode.add_argument(
+        "--num-frames", type=int, default=None, metavar="N",
+        help="store N frames spread uniformly over each video",
+    )
+    parser.add_argument(
+        "--max-size", type=int, default=DEFAULT_MAX_SIZE, metavar="S",
+        help=f"resize so the longer side is at most S pixels, never upscale; 0 keeps the source "
+        f"size (default {DEFAULT_MAX_SIZE})",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=default_workers(), metavar="W",
+        help="decoding processes (default min(4, CPUs) = %(default)s; 0 = in this process)",
+    )
+    parser.add_argument(
+        "--quality", type=int, default=DEFAULT_QUALITY, metavar="Q",
+        help=f"JPEG quality 1-100 (default {DEFAULT_QUALITY})",
+    )
+    parser.add_argument(
+        "--on-error", choices=("skip", "stop"), default="skip",
+        help="a broken video: report and skip it (default), or stop the run",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        _check_options(args.fps, args.num_frames, args.max_size, args.quality)
+    except ValueError as e:
+        print(f"extract-frames: {e}", file=sys.stderr)
+        return 2
+    if args.video_dir.is_dir() and not find_videos(args.video_dir):
+        print(f"extract-frames: no video files in {args.video_dir}", file=sys.stderr)
+        return 1
+    try:
+        summary = extract_frames(
+            args.video_dir, args.vis_db, fps=args.fps, num_frames=args.num_frames,
+            max_size=args.max_size, workers=args.workers, quality=args.quality,
+            on_error=args.on_error,
+        )
+    except BadInputError as e:
+        print(f"extract-frames: stopped (--on-error stop): {e}", file=sys.stderr)
+        print("videos stored so far are kept; re-run to resume", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nextract-frames: interrupted; the videos stored so far are kept, re-run to resume",
+              file=sys.stderr)
+        return 130
+    except (SettingsMismatch, FileNotFoundError, lmdb.Error) as e:
+        print(f"extract-frames: {e}", file=sys.stderr)
+        return 2
+    print(summary)
+    return 0

@@ -1,0 +1,137 @@
+"""txt_db: the text side of a dataset, one folder per dataset.
+
+    {split}.jsonl     one example (a JSON object) per line, e.g. train.jsonl, val.jsonl, test.jsonl
+    ans2label.json    answer -> int label (0..n-1), open-ended QA only
+    meta.json         how the folder was made: converter, source files, counts, what was dropped
+
+Open-ended QA records carry `qid`, `video_id`, `question`, `answer` and optionally `answer_type`;
+other fields from the source are kept as they are. ClipBERT's own txt_db folders are read as they
+are (their vocabulary file is `train_ans2label.json`, found as a fallback).
+
+Reading malformed input raises `sparsevl.problems.BadInputError` naming the file and line; a
+missing file or split raises `FileNotFoundError` saying what is there instead. Writes are atomic
+(temp file in the same folder, then `os.replace`), so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable
+
+import orjson
+
+from sparsevl.problems import BadInputError, ProblemLog
+
+ANS2LABEL_NAMES = ("ans2label.json", "train_ans2label.json")  # ours, then ClipBERT's
+_DUMP_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def read_jsonl(path: str | os.PathLike, problems: ProblemLog | None = None) -> list[dict]:
+    """All records of a jsonl file; blank lines are ignored.
+
+    A line that is not a JSON object raises `BadInputError` ("FILE:LINE: ..."), or, when a
+    `ProblemLog` is given, is reported there (and skipped in its skip mode).
+    """
+    path = Path(path)
+    records: list[dict] = []
+    with open(path, "rb") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as e:
+                reason = f"malformed JSON line: {e}"
+            else:
+                if isinstance(record, dict):
+                    records.append(record)
+                    continue
+                reason = f"expected a JSON object per line, got {type(record).__name__}"
+            if problems is None:
+                raise BadInputError(f"{path}:{lineno}: {reason}")
+            problems.report(path, reason, lineno)
+    return records
+
+
+def _write_atomic(path: str | os.PathLike, chunks: Iterable[bytes]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> Path:
+    """Write one JSON object per line, atomically."""
+    return _write_atomic(path, (orjson.dumps(r, option=_DUMP_OPTS) + b"\n" for r in records))
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
+    """Write `obj` as indented JSON (key order kept), atomically."""
+    return _write_atomic(path, [orjson.dumps(obj, option=_DUMP_OPTS | orjson.OPT_INDENT_2) + b"\n"])
+
+
+def available_splits(txt_db_dir: str | os.PathLike) -> list[str]:
+    """Names of the splits in a txt_db folder (the `*.jsonl` stems), sorted."""
+    d = Path(txt_db_dir)
+    if not d.is_dir():
+        return []
+    return sorted(p.stem for p in d.glob("*.jsonl") if p.is_file() and not p.name.startswith("."))
+
+
+def load_split(txt_db_dir: str | os.PathLike, split: str) -> list[dict]:
+    """The records of `{txt_db_dir}/{split}.jsonl`."""
+    d = Path(txt_db_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"txt_db folder not found: {d}")
+    path = d / f"{split}.jsonl"
+    if not path.is_file():
+        have = available_splits(d)
+        listed = ", ".join(have) if have else "none (no *.jsonl file)"
+        raise FileNotFoundError(f"split {split!r} not found in txt_db {d}; available splits: {listed}")
+    return read_jsonl(path)
+
+
+def load_ans2label(txt_db_dir: str | os.PathLike) -> dict[str, int]:
+    """The answer vocabulary of a txt_db folder (or of an ans2label json file given directly).
+
+    Labels must be the integers 0..n-1, each used once.
+    """
+    p = Path(txt_db_dir)
+    if p.is_dir():
+        found = [p / name for name in ANS2LABEL_NAMES if (p / name).is_file()]
+        if not found:
+            raise FileNotFoundError(
+                f"no answer vocabulary in txt_db {p}: expected {' or '.join(ANS2LABEL_NAMES)}"
+            )
+        p = found[0]
+    elif not p.is_file():
+        raise FileNotFoundError(f"answer vocabulary not found: {p}")
+    try:
+        obj = orjson.loads(p.read_bytes())
+    except orjson.JSONDecodeError as e:
+        raise BadInputError(f"{p}: malformed JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise BadInputError(f"{p}: expected a JSON object answer -> label, got {type(obj).__name__}")
+    for answer, label in obj.items():
+        if not isinstance(label, int) or isinstance(label, bool):
+            raise BadInputError(f"{p}: label of answer {answer!r} is {label!r}, not an integer")
+    labels = sorted(obj.values())
+    if labels != list(range(len(labels))):
+        raise BadInputError(f"{p}: labels must be 0..{len(labels) - 1}, each used once")
+    return obj

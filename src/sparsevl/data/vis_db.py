@@ -1,0 +1,328 @@
+"""vis_db: an LMDB of JPEG frames plus one meta record per video (layout in docs/data.md).
+
+Keys (utf-8):
+    {video_id}/{frame_index:06d}  JPEG bytes of stored frame `frame_index` (0 .. num_frames-1)
+    meta/{video_id}               orjson VideoMeta; its presence means "this video is complete"
+    __settings__                  orjson StoreSettings: how every frame in the store was sampled
+
+Video ids are file stems, so they never contain '/'. The one possible clash, a video named
+`meta` whose frame keys `meta/000123` would read as the meta record of a video named `000123`, is
+prevented by refusing the id `meta` (RESERVED_IDS) when writing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import lmdb
+import numpy as np
+import orjson
+
+FORMAT = "sparsevl-vis_db"
+FORMAT_VERSION = 1
+SETTINGS_KEY = b"__settings__"
+META_PREFIX = b"meta/"
+RESERVED_IDS = frozenset({"meta"})
+
+
+def frame_key(video_id: str, index: int) -> bytes:
+    return f"{video_id}/{index:06d}".encode()
+
+
+def meta_key(video_id: str) -> bytes:
+    return META_PREFIX + video_id.encode()
+
+
+class VideoNotFound(KeyError):
+    """A video id that is not in the store."""
+
+    def __str__(self) -> str:  # KeyError would print the message in quotes
+        return str(self.args[0])
+
+
+class SettingsMismatch(ValueError):
+    """Extraction settings that differ from those the store was made with."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StoreSettings:
+    """How the store's frames were sampled; one record per store, checked on every write run."""
+
+    fps: float | None
+    num_frames: int | None
+    max_size: int | None
+    quality: int
+    image_format: str = "jpeg"
+    format: str = FORMAT
+    version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StoreSettings:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoMeta:
+    num_frames: int
+    timestamps: list[float]  # seconds from the video's first frame, one per stored frame
+    fps: float | None  # the requested sampling rate; None in num_frames mode
+    source_fps: float | None
+    duration: float | None  # seconds, as decoded
+    width: int  # stored frame size
+    height: int
+    source_width: int | None = None
+    source_height: int | None = None
+    source_frames_decoded: int | None = None
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> VideoMeta:
+        # Unknown keys are ignored so a newer writer's extra fields do not break this reader.
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# One read-only environment per store per process, shared by every VisDB of that store: LMDB
+# forbids opening the same environment twice in a process (py-lmdb raises "already open"), and
+# train and eval datasets often read the same store. {resolved path: [pid, env, users]}
+_ENVS: dict[str, list] = {}
+
+
+def _acquire_env(path: Path) -> lmdb.Environment:
+    key = str(path.resolve())
+    entry = _ENVS.get(key)
+    if entry is not None and entry[0] == os.getpid():
+        entry[2] += 1
+        return entry[1]
+    if entry is not None:
+        # Inherited through fork (e.g. DataLoader workers): the parent's handle must not be used
+        # here, and py-lmdb refuses a second open until it is closed in this process.
+        try:
+            entry[1].close()
+        except lmdb.Error:
+            pass
+    # lock=False: readers of a finished store need no lock file (and the store may sit on a
+    # read-only file system); readahead=False: random frame reads, not a scan.
+    env = lmdb.open(
+        key, readonly=True, lock=False, readahead=False, meminit=False, max_readers=2048
+    )
+    _ENVS[key] = [os.getpid(), env, 1]
+    return env
+
+
+def _release_env(path: Path) -> None:
+    key = str(path.resolve())
+    entry = _ENVS.get(key)
+    if entry is not None and entry[0] == os.getpid():
+        entry[2] -= 1
+        if entry[2] <= 0:
+            entry[1].close()
+            del _ENVS[key]
+
+
+class VisDB:
+    """Read-only access. Safe to pickle or fork into DataLoader workers: the LMDB environment is
+    opened on first use in each process (an environment must not cross a fork)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        if not (self.path / "data.mdb").is_file():
+            raise FileNotFoundError(f"no vis_db at {self.path} (expected {self.path / 'data.mdb'})")
+        self._env = None
+        self._pid = None
+        self._ids: list[str] | None = None
+
+    def __getstate__(self):
+        return {"path": self.path, "_env": None, "_pid": None, "_ids": self._ids}
+
+    def _get_env(self) -> lmdb.Environment:
+        if self._env is None or self._pid != os.getpid():
+            self._env = _acquire_env(self.path)
+            self._pid = os.getpid()
+        return self._env
+
+    def _begin(self):
+        env = self._get_env()
+        try:
+            return env.begin(buffers=False)
+        except lmdb.MapResizedError:  # a writer grew the map since we opened it
+            env.set_mapsize(0)
+            return env.begin(buffers=False)
+
+    def video_ids(self) -> list[str]:
+        if self._ids is None:
+            ids = []
+            with self._begin() as txn:
+                cursor = txn.cursor()
+                if cursor.set_range(META_PREFIX):
+                    for key in cursor.iternext(keys=True, values=False):
+                        if not key.startswith(META_PREFIX):
+                            break
+                        ids.append(key[len(META_PREFIX):].decode())
+            self._ids = ids
+        return list(self._ids)
+
+    def __len__(self) -> int:
+        return len(self.video_ids())
+
+    def __contains__(self, video_id) -> bool:
+        with self._begin() as txn:
+            return txn.get(meta_key(str(video_id))) is not None
+
+    def settings(self) -> StoreSettings | None:
+        with self._begin() as txn:
+            raw = txn.get(SETTINGS_KEY)
+        return StoreSettings.from_dict(orjson.loads(raw)) if raw is not None else None
+
+    def meta(self, video_id: str) -> VideoMeta:
+        with self._begin() as txn:
+            raw = txn.get(meta_key(video_id))
+        if raw is None:
+            raise VideoNotFound(f"video {video_id!r} is not in the vis_db at {self.path}")
+        return VideoMeta.from_dict(orjson.loads(raw))
+
+    def jpeg(self, video_id: str, index: int) -> bytes:
+        """The stored JPEG bytes of one frame."""
+        return self._jpegs(video_id, [index])[0]
+
+    def frames(self, video_id: str, indices: Sequence[int]) -> np.ndarray:
+        """uint8 (K, H, W, 3) RGB, in the order of `indices`; only these frames are decoded."""
+        jpegs = self._jpegs(video_id, indices)
+        if not jpegs:
+            m = self.meta(video_id)
+            return np.zeros((0, m.height, m.width, 3), np.uint8)
+        out = None
+        for i, buf in enumerate(jpegs):
+            bgr = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise ValueError(
+                    f"frame {indices[i]} of video {video_id!r} in {self.path} "
+                    "is not a readable JPEG"
+                )
+            if out is None:
+                out = np.empty((len(jpegs), *bgr.shape), np.uint8)
+            cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=out[i])
+        return out
+
+    def _jpegs(self, video_id: str, indices: Sequence[int]) -> list[bytes]:
+        indices = [int(i) for i in indices]
+        with self._begin() as txn:
+            raw_meta = txn.get(meta_key(video_id))
+            if raw_meta is None:
+                raise VideoNotFound(f"video {video_id!r} is not in the vis_db at {self.path}")
+            n = orjson.loads(raw_meta)["num_frames"]
+            bad = [i for i in indices if not 0 <= i < n]
+            if bad:
+                raise IndexError(
+                    f"frame index {bad[0]} out of range for video {video_id!r} "
+                    f"({n} frames stored) in {self.path}"
+                )
+            out = []
+            for i in indices:
+                buf = txn.get(frame_key(video_id, i))
+                if buf is None:
+                    raise VideoNotFound(
+                        f"frame {i} of video {video_id!r} is missing from the vis_db at {self.path}"
+                    )
+                out.append(buf)
+        return out
+
+    def close(self) -> None:
+        if self._env is not None and self._pid == os.getpid():
+            _release_env(self.path)
+        self._env = None
+        self._pid = None
+
+    def __del__(self):
+        # Release this reader's share of the environment, so a store that nobody reads any more
+        # can be opened again (e.g. by a writer) in this process.
+        if getattr(self, "_env", None) is not None:
+            try:
+                self.close()
+            except Exception:
+                pass
+
+    def __enter__(self) -> VisDB:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class VisDBWriter:
+    """The single writer. A video's frames and its meta record go in one transaction, so a
+    killed run leaves either the whole video or nothing, and `has()` is a reliable resume test."""
+
+    def __init__(self, path: str | os.PathLike, settings: StoreSettings, map_size: int = 1 << 30):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        # The map is reserved address space, not disk: data.mdb grows with the data. When it fills
+        # up, put_video doubles it and retries (MapFullError), so no size has to be guessed.
+        self.env = lmdb.open(str(self.path), map_size=map_size, readahead=False, meminit=False)
+        self.settings = settings
+        try:
+            self._check_settings()
+        except BaseException:
+            self.env.close()
+            raise
+
+    def _check_settings(self) -> None:
+        with self.env.begin(write=True) as txn:
+            raw = txn.get(SETTINGS_KEY)
+            if raw is None:
+                if txn.cursor().first():
+                    raise SettingsMismatch(
+                        f"{self.path} is an LMDB without vis_db settings; not writing into it"
+                    )
+                txn.put(SETTINGS_KEY, orjson.dumps(self.settings.to_dict()))
+                return
+        stored = orjson.loads(raw)
+        wanted = self.settings.to_dict()
+        diff = {k: (stored.get(k), v) for k, v in wanted.items() if stored.get(k) != v}
+        if diff:
+            detail = ", ".join(
+                f"{k}: store has {a!r}, asked for {b!r}" for k, (a, b) in diff.items()
+            )
+            raise SettingsMismatch(
+                f"the vis_db at {self.path} was made with other settings ({detail}); "
+                "use the same settings to resume, or a new VIS_DB folder"
+            )
+
+    def has(self, video_id: str) -> bool:
+        with self.env.begin() as txn:
+            return txn.get(meta_key(video_id)) is not None
+
+    def put_video(self, video_id: str, jpeg_frames: Sequence[bytes], meta: dict) -> None:
+        if video_id in RESERVED_IDS or "/" in video_id:
+            raise ValueError(f"video id {video_id!r} is reserved or contains '/'")
+        if meta.get("num_frames") != len(jpeg_frames):
+            raise ValueError(f"meta num_frames != {len(jpeg_frames)} frames for {video_id!r}")
+        meta_bytes = orjson.dumps(meta)
+        while True:
+            try:
+                with self.env.begin(write=True) as txn:
+                    for i, buf in enumerate(jpeg_frames):
+                        txn.put(frame_key(video_id, i), buf)
+                    txn.put(meta_key(video_id), meta_bytes)
+                return
+            except lmdb.MapFullError:  # the transaction was aborted: grow the map and redo it
+                self.env.set_mapsize(self.env.info()["map_size"] * 2)
+
+    def close(self) -> None:
+        self.env.close()
+
+    def __enter__(self) -> VisDBWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

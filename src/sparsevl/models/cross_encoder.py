@@ -1,0 +1,60 @@
+"""The cross-modal transformer: BERT over `[CLS] text [SEP]` followed by visual tokens.
+
+Text tokens are embedded by BERT's own embeddings (word + position + type 0). Visual tokens get
+their own embedding, as in ClipBERT: a projection of the grid feature plus row, column and time
+embeddings plus BERT's type-1 embedding, layer-normalised. Both then go through BERT's encoder
+layers together, so every text token can attend to every visual token and back.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import BertModel
+from transformers.masking_utils import create_bidirectional_mask
+
+MAX_GRID = 64  # rows / columns a visual grid may have
+MAX_TIME = 65  # frames per clip (+1 for "no particular frame")
+
+
+class VisualEmbeddings(nn.Module):
+    def __init__(self, visual_dim: int, hidden_size: int, dropout: float):
+        super().__init__()
+        self.proj = nn.Linear(visual_dim, hidden_size)
+        self.row = nn.Embedding(MAX_GRID, hidden_size)
+        self.col = nn.Embedding(MAX_GRID, hidden_size)
+        self.time = nn.Embedding(MAX_TIME, hidden_size)
+        self.norm = nn.LayerNorm(hidden_size, eps=1e-12)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, type_embedding: torch.Tensor) -> torch.Tensor:
+        pos = self.row(positions[:, 0]) + self.col(positions[:, 1]) + self.time(positions[:, 2])
+        return self.dropout(self.norm(self.proj(tokens) + pos + type_embedding))
+
+
+class CrossEncoder(nn.Module):
+    def __init__(self, bert: BertModel, visual_dim: int):
+        super().__init__()
+        self.bert = bert
+        cfg = bert.config
+        self.visual_embeddings = VisualEmbeddings(visual_dim, cfg.hidden_size, cfg.hidden_dropout_prob)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.bert.config.hidden_size
+
+    def embed_visual(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """(N, L, visual_dim) -> (N, L, hidden). Done once per clip, before pairing with texts."""
+        type_1 = self.bert.embeddings.token_type_embeddings.weight[1]
+        return self.visual_embeddings(tokens, positions, type_1)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
+        """input_ids, attention_mask (N, Lt); visual (N, Lv, hidden) from `embed_visual`.
+
+        Returns the last hidden states (N, Lt + Lv, hidden); position 0 is [CLS].
+        """
+        text = self.bert.embeddings(input_ids=input_ids, token_type_ids=torch.zeros_like(input_ids))
+        hidden = torch.cat([text, visual.to(text.dtype)], dim=1)
+        mask = torch.cat([attention_mask, attention_mask.new_ones(visual.shape[:2])], dim=1)
+        mask = create_bidirectional_mask(config=self.bert.config, inputs_embeds=hidden, attention_mask=mask)
+        return self.bert.encoder(hidden, attention_mask=mask).last_hidden_state

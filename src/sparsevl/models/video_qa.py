@@ -1,0 +1,79 @@
+"""Open-ended VideoQA: clips -> visual tokens -> cross-encoder with the question -> answer logits."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from sparsevl.models.aggregation import aggregate_clip_scores
+from sparsevl.models.cross_encoder import CrossEncoder
+
+
+class VisualEncoder(nn.Module):
+    """uint8 frames of clips -> visual tokens of clips: normalise, backbone per frame, fuse per clip."""
+
+    def __init__(self, backbone: nn.Module, fusion: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+        self.fusion = fusion
+        self.register_buffer("mean", torch.tensor(backbone.pixel_mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(backbone.pixel_std).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """frames (N, T, H, W, 3) uint8 -> tokens (N, L, C), positions (L, 3)."""
+        n, t = frames.shape[:2]
+        x = frames.flatten(0, 1).permute(0, 3, 1, 2).float().div_(255)
+        x = (x - self.mean) / self.std
+        grids = self.backbone(x)
+        return self.fusion(grids.view(n, t, *grids.shape[1:]))
+
+
+class AnswerHead(nn.Module):
+    """ClipBERT's classifier: hidden -> 2 x hidden -> GELU -> LayerNorm -> labels."""
+
+    def __init__(self, hidden_size: int, num_labels: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(hidden_size, 2 * hidden_size),
+            nn.GELU(),
+            nn.LayerNorm(2 * hidden_size, eps=1e-12),
+            nn.Linear(2 * hidden_size, num_labels),
+        )
+
+    def forward(self, cls: torch.Tensor) -> torch.Tensor:
+        return self.net(cls)
+
+
+class VideoQAModel(nn.Module):
+    def __init__(self, visual: VisualEncoder, cross: CrossEncoder, num_labels: int):
+        super().__init__()
+        self.visual = visual
+        self.cross = cross
+        self.head = AnswerHead(cross.hidden_size, num_labels)
+
+    def forward(
+        self,
+        frames: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        video_index: torch.Tensor,
+        score_agg_func: str = "mean",
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """frames (B, n_clips, T, H, W, 3) uint8 for B videos; questions (Q, Lt) with
+        video_index (Q,) saying which video each question is about.
+
+        The visual pass runs once per clip of a video, however many questions the video has.
+        Returns (aggregated logits (Q, labels), clip logits (Q, n_clips, labels)).
+        """
+        b, n_clips = frames.shape[:2]
+        tokens, positions = self.visual(frames.flatten(0, 1))
+        visual = self.cross.embed_visual(tokens, positions)  # (B * n_clips, Lv, hidden)
+        visual = visual.view(b, n_clips, *visual.shape[1:])[video_index].flatten(0, 1)
+        q = input_ids.shape[0]
+        hidden = self.cross(
+            input_ids.repeat_interleave(n_clips, dim=0),
+            attention_mask.repeat_interleave(n_clips, dim=0),
+            visual,
+        )
+        clip_logits = self.head(hidden[:, 0]).view(q, n_clips, -1)
+        return aggregate_clip_scores(clip_logits, score_agg_func), clip_logits

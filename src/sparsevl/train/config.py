@@ -1,0 +1,57 @@
+"""The training config: what `sparsevl train --config FILE --key value ...` reads."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+from sparsevl.models.factory import ModelConfig
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    task: Literal["video_qa"] = "video_qa"
+    txt_db: str = ""  # folder with {split}.jsonl and ans2label.json
+    vis_db: str = ""  # LMDB written by `sparsevl extract-frames`
+    output_dir: str = ""  # the run folder: config.json, log.jsonl, tb/, ckpt/, results/
+    train_split: str = "train"
+    val_split: str | None = "val"  # None: no periodic validation
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+
+    # sparse sampling (ClipBERT's names)
+    num_frm: int = 4  # frames per clip
+    frm_stride: int = 1  # stored frames between a clip's frames (1 = consecutive)
+    train_n_clips: int = 2
+    inference_n_clips: int = 4
+    score_agg_func: Literal["mean", "max", "lse"] = "mean"
+    img_size: int = 64  # frames are resized (longer side) and padded to img_size x img_size
+
+    # optimisation
+    train_batch_size: int = 32  # videos per step, each with all of its questions
+    val_batch_size: int = 64
+    num_epochs: int = 10
+    max_steps: int = 0  # > 0: stop after this many optimiser steps
+    lr: float = 1e-3  # cross-encoder and heads
+    backbone_lr: float = 1e-3  # visual backbone
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1  # of all steps, then linear decay to 0
+    grad_clip: float = 1.0  # max global grad norm; 0 disables
+    grad_accum_steps: int = 1
+    amp: Literal["none", "fp16", "bf16"] = "none"
+
+    # bookkeeping
+    valid_every_epochs: int = 1  # validate and checkpoint every N epochs (and at the end)
+    log_every_steps: int = 10
+    seed: int = 42
+    num_workers: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    on_error: Literal["skip", "stop"] = "skip"  # a question whose video has no frames
+
+    def validate(self) -> None:
+        for name in ("txt_db", "vis_db", "output_dir"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} must be set")
+        for name in ("num_frm", "frm_stride", "train_n_clips", "inference_n_clips", "img_size",
+                     "train_batch_size", "val_batch_size", "grad_accum_steps", "valid_every_epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
