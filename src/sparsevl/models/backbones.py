@@ -25,14 +25,7 @@ class TinyCNN(nn.Module):
         layers, c_in = [], 3
         for i in range(num_blocks):
             c_out = out_channels if i == num_blocks - 1 else min(width * 2**i, out_channels)
-            layers += [
-                nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False),
-                nn.BatchNorm2d(c_out),
-                nn.ReLU(inplace=True),
-                nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
-                nn.BatchNorm2d(c_out),
-                nn.ReLU(inplace=True),
-            ]
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
             c_in = c_out
         self.body = nn.Sequential(*layers)
         self.out_channels = out_channels

@@ -27,9 +27,9 @@ class VideoQATask:
         self.ans2label = load_ans2label(cfg.txt_db)
         self.label2ans = {label: ans for ans, label in self.ans2label.items()}
         self.vis_db = VisDB(cfg.vis_db)
+        self._records: dict[str, list[dict]] = {}
         self.tokenizer = load_tokenizer(self._vocab_file())
         self.collator = QACollator(self.tokenizer, cfg.model.max_text_len)
-        self._records: dict[str, list[dict]] = {}
 
     def _vocab_file(self) -> Path:
         """A pretrained text model brings its vocabulary; otherwise the run builds one, once."""
