@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 from sparsevl.problems import BadInputError
+from sparsevl.tasks.qa_report import ANET_TYPES
 from txt_db_tools.common import (
     DEFAULT_TOP_K,
     SplitLog,
@@ -38,18 +39,9 @@ from txt_db_tools.common import (
 CONVERTER = "txt_db_tools.activitynet_qa"
 SPLITS = ("train", "val", "test")
 FILES = {"questions": "{split}_q.json", "answers": "{split}_a.json"}
-# type code -> name; 0-2 are question types, 3-8 the answer types of the "Free" questions
-TYPE_NAMES = (
-    "Motion",
-    "Spatial Relation",
-    "Temporal Relation",
-    "Yes/No",
-    "Color",
-    "Object",
-    "Location",
-    "Number",
-    "Other",
-)
+# type code -> name (0-2 question types, 3-8 the answer types of the "Free" questions): the
+# names the QA report groups by, so converted records and eval_res.py agree
+TYPE_NAMES = ANET_TYPES
 Q_FIELDS = {"video_name": str, "question": str, "question_id": str}
 A_FIELDS = {"answer": str, "type": int, "question_id": str}
 _MAPPED = {"video_name", "question", "question_id", "answer", "type"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -70,7 +71,9 @@ class VideoQATask:
         return F.cross_entropy(logits.float(), labels, ignore_index=IGNORE_LABEL)
 
     @torch.no_grad()
-    def predict(self, model: torch.nn.Module, split: str, device: torch.device, autocast=None) -> list[dict]:
+    def predict(
+        self, model: torch.nn.Module, split: str, device: torch.device, autocast=contextlib.nullcontext
+    ) -> list[dict]:
         """ActivityNet-QA's prediction format: [{"question_id", "answer"}], answers from `inference_n_clips`."""
         dataset = self.dataset(split, train=False)
         loader = DataLoader(
@@ -81,7 +84,7 @@ class VideoQATask:
         predictions = []
         for batch in tqdm(loader, desc=f"predict {split}", unit="batch", leave=False):
             batch = to_device(batch, device)
-            with autocast() if autocast else _null():
+            with autocast():
                 logits, _ = model(
                     batch["frames"], batch["input_ids"], batch["attention_mask"], batch["video_index"],
                     self.cfg.score_agg_func,
@@ -101,11 +104,3 @@ class VideoQATask:
 
 def to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
-
-
-class _null:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
