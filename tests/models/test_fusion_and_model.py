@@ -12,13 +12,7 @@ from sparsevl.models.fusion import ConcatFusion, MeanFusion, TimeEmbedFusion
 N, T, C, H, W = 2, 3, 4, 2, 3  # clips, frames per clip, channels, grid rows, grid columns
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is fastest, and immune to a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture
