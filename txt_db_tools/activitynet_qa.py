@@ -75,6 +75,15 @@ def _ids(records: list) -> set:
     return {r["question_id"] for r in records if isinstance(r, dict) and isinstance(r.get("question_id"), str)}
 
 
+def _drop_unpaired(log, path, other_path, i, qid, other_seen, other_kind, missing_reason) -> None:
+    """Drop a record whose partner in the other file is unusable or absent, saying which."""
+    if qid in other_seen:
+        reason = f"{other_kind} dropped: the record in {other_path.name} with this question_id is unusable"
+    else:
+        reason = f"{missing_reason}: no record in {other_path.name} has this question_id"
+    log.drop(path, reason, _where(i, qid))
+
+
 def convert_split(q_path: Path, a_path: Path, log: SplitLog) -> tuple[list[dict], dict]:
     """Join one split's question and answer files. Returns (records, counts for meta.json)."""
     q_raw, a_raw = load_json_list(q_path), load_json_list(a_path)
@@ -87,11 +96,7 @@ def convert_split(q_path: Path, a_path: Path, log: SplitLog) -> tuple[list[dict]
     records = []
     for qid, (i, q) in questions.items():  # in the question file's order
         if qid not in answers:
-            if qid in a_seen:
-                reason = f"answer dropped: the record in {a_path.name} with this question_id is unusable"
-            else:
-                reason = f"question without answer: no record in {a_path.name} has this question_id"
-            log.drop(q_path, reason, _where(i, qid))
+            _drop_unpaired(log, q_path, a_path, i, qid, a_seen, "answer", "question without answer")
             continue
         a = answers[qid][1]
         rec = {
@@ -109,11 +114,7 @@ def convert_split(q_path: Path, a_path: Path, log: SplitLog) -> tuple[list[dict]
         records.append(rec)
     for qid, (i, _) in answers.items():
         if qid not in questions:
-            if qid in q_seen:
-                reason = f"question dropped: the record in {q_path.name} with this question_id is unusable"
-            else:
-                reason = f"answer without question: no record in {q_path.name} has this question_id"
-            log.drop(a_path, reason, _where(i, qid))
+            _drop_unpaired(log, a_path, q_path, i, qid, q_seen, "question", "answer without question")
 
     by_type = {name: 0 for name in TYPE_NAMES}
     for r in records:

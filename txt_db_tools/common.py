@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import orjson
 
-from sparsevl.data.txt_db import load_ans2label, write_json_atomic, write_jsonl
+from sparsevl.data.txt_db import load_ans2label, read_json, write_json_atomic, write_jsonl
 from sparsevl.problems import BadInputError, ProblemLog
 
 DEFAULT_TOP_K = 1000
@@ -71,17 +71,8 @@ def run_cli(main: Callable[[argparse.Namespace], Any], parser: argparse.Argument
 # ---------------------------------------------------------------------------- source files
 
 
-def load_json(path: str | os.PathLike) -> Any:
-    """A whole JSON file; malformed JSON raises BadInputError naming the file and position."""
-    path = Path(path)
-    try:
-        return orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as e:
-        raise BadInputError(f"{path}: malformed JSON: {e}") from None
-
-
 def load_json_list(path: str | os.PathLike) -> list:
-    data = load_json(path)
+    data = read_json(path)
     if not isinstance(data, list):
         raise BadInputError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
     return data

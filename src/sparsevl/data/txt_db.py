@@ -28,6 +28,15 @@ ANS2LABEL_NAMES = ("ans2label.json", "train_ans2label.json")  # ours, then ClipB
 _DUMP_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
+def read_json(path: str | os.PathLike) -> Any:
+    """A whole JSON file; malformed JSON raises BadInputError naming the file and position."""
+    path = Path(path)
+    try:
+        return orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as e:
+        raise BadInputError(f"{path}: malformed JSON: {e}") from None
+
+
 def read_jsonl(path: str | os.PathLike, problems: ProblemLog | None = None) -> list[dict]:
     """All records of a jsonl file; blank lines are ignored.
 

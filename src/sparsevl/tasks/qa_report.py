@@ -29,9 +29,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import orjson
 
-from sparsevl.data.txt_db import read_jsonl
+from sparsevl.data.txt_db import read_json, read_jsonl
 from sparsevl.problems import BadInputError
 
 # ActivityNet-QA type codes 0..8 -> names; 3-8 are the "Free" answer types
@@ -169,12 +168,7 @@ def format_table(report: Report) -> str:
 def _load_records(path: Path) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"file not found: {path}")
-    if path.suffix == ".jsonl":
-        return read_jsonl(path)
-    try:
-        return orjson.loads(path.read_bytes())
-    except orjson.JSONDecodeError as e:
-        raise BadInputError(f"{path}: malformed JSON: {e}") from None
+    return read_jsonl(path) if path.suffix == ".jsonl" else read_json(path)
 
 
 def _field(path: Path, i: int, rec: Any, names: tuple[str, ...], types: tuple[type, ...]) -> Any:
