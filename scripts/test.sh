@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up, then run the default (fast) test suite. Slow integration tests: add `-m slow`.
+# Set up, then run the default test suite (tests marked `slow` are left out; add `-m slow` for them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
