@@ -95,7 +95,7 @@ def test_time_embed_fusion_depends_on_frame_order(grids):
 NUM_FRM, N_CLIPS, SIZE, NUM_LABELS, VOCAB = 2, 3, 16, 5, 40
 
 
-def tiny_config(fusion: str) -> ModelConfig:
+def tiny_config(fusion: str, pool: str = "cls") -> ModelConfig:
     return ModelConfig(
         backbone="tiny_cnn",
         backbone_channels=16,
@@ -108,12 +108,13 @@ def tiny_config(fusion: str) -> ModelConfig:
         intermediate_size=64,
         dropout=0.1,
         max_text_len=16,
+        pool=pool,
     )
 
 
-def tiny_model(fusion: str):
+def tiny_model(fusion: str, pool: str = "cls"):
     torch.manual_seed(0)
-    return build_video_qa_model(tiny_config(fusion), NUM_FRM, NUM_LABELS, VOCAB)
+    return build_video_qa_model(tiny_config(fusion, pool), NUM_FRM, NUM_LABELS, VOCAB)
 
 
 def random_frames(b: int, seed: int = 0) -> torch.Tensor:
@@ -166,8 +167,9 @@ def test_visual_pass_runs_once_per_clip_not_per_question(fusion):
 
 
 @pytest.mark.parametrize("fusion", ["mean", "concat", "time_embed"])
-def test_question_logits_do_not_depend_on_other_questions(fusion):
-    model = tiny_model(fusion).eval()
+@pytest.mark.parametrize("pool", ["cls", "text_mean"])
+def test_question_logits_do_not_depend_on_other_questions(fusion, pool):
+    model = tiny_model(fusion, pool).eval()
     frames = random_frames(2)
     qs = questions([3, 7, 2, 4, 5])  # padded to 9 tokens in the batch
     video_index = torch.tensor([0, 1, 1, 0, 1])
@@ -224,3 +226,20 @@ def test_every_parameter_gets_a_gradient():
     torch.nn.functional.cross_entropy(logits, torch.tensor([0, 3, 1])).backward()
     no_grad = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert no_grad == []  # no part is built and then left out of the forward pass
+
+
+def test_text_mean_pool_reads_every_question_token_but_not_padding():
+    cls_model, mean_model = tiny_model("concat", "cls").eval(), tiny_model("concat", "text_mean").eval()
+    frames = random_frames(1)
+    ids, mask = pad(questions([4]))
+    with torch.no_grad():
+        hidden = mean_model.cross(
+            ids.repeat_interleave(N_CLIPS, 0),
+            mask.repeat_interleave(N_CLIPS, 0),
+            mean_model.cross.embed_visual(*mean_model.visual(frames.flatten(0, 1))),
+        )
+        expected = mean_model.head(hidden[:, : ids.shape[1]].mean(1)).view(1, N_CLIPS, -1)
+        _, clips = mean_model(frames, ids, mask, torch.tensor([0]))
+        _, cls_clips = cls_model(frames, ids, mask, torch.tensor([0]))
+    assert torch.allclose(clips, expected, atol=1e-5)
+    assert not torch.allclose(clips, cls_clips)

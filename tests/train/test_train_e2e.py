@@ -66,6 +66,7 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "intermediate_size": 64,
             "dropout": 0.1,
             "max_text_len": 16,
+            "pool": "cls",
         },
         "num_frm": 2,
         "frm_stride": 1,

@@ -33,6 +33,9 @@ class ModelConfig:
     intermediate_size: int = 512
     dropout: float = 0.1
     max_text_len: int = 32  # tokens, [CLS] and [SEP] included
+    # What the answer head reads: "cls" (ClipBERT) or "text_mean", the mean of the question tokens'
+    # final states.
+    pool: Literal["cls", "text_mean"] = "cls"
 
     def validate(self) -> None:
         if self.text_model_dir is None and self.hidden_size % self.num_heads:
@@ -76,4 +79,4 @@ def build_visual_encoder(cfg: ModelConfig, num_frm: int) -> VisualEncoder:
 def build_video_qa_model(cfg: ModelConfig, num_frm: int, num_labels: int, vocab_size: int) -> nn.Module:
     visual = build_visual_encoder(cfg, num_frm)
     cross = CrossEncoder(build_bert(cfg, vocab_size), visual.fusion.out_channels)
-    return VideoQAModel(visual, cross, num_labels)
+    return VideoQAModel(visual, cross, num_labels, cfg.pool)

@@ -45,11 +45,12 @@ class AnswerHead(nn.Module):
 
 
 class VideoQAModel(nn.Module):
-    def __init__(self, visual: VisualEncoder, cross: CrossEncoder, num_labels: int):
+    def __init__(self, visual: VisualEncoder, cross: CrossEncoder, num_labels: int, pool: str = "cls"):
         super().__init__()
         self.visual = visual
         self.cross = cross
         self.head = AnswerHead(cross.hidden_size, num_labels)
+        self.pool = pool
 
     def forward(
         self,
@@ -75,5 +76,10 @@ class VideoQAModel(nn.Module):
             attention_mask.repeat_interleave(n_clips, dim=0),
             visual,
         )
-        clip_logits = self.head(hidden[:, 0]).view(q, n_clips, -1)
+        if self.pool == "cls":
+            pooled = hidden[:, 0]
+        else:  # "text_mean": every question token's final state, averaged
+            mask = attention_mask.repeat_interleave(n_clips, dim=0).unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden[:, : mask.shape[1]] * mask).sum(1) / mask.sum(1)
+        clip_logits = self.head(pooled).view(q, n_clips, -1)
         return aggregate_clip_scores(clip_logits, score_agg_func), clip_logits
