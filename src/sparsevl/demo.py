@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         )
     except ConfigError as e:
         raise SystemExit(f"config error: {e}")
+    run_dir = Path(cfg.output_dir)  # an --output_dir override moves the run
 
     start = time.time()
     data = out / "data"
