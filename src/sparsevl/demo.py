@@ -17,7 +17,7 @@ from pathlib import Path
 
 ACCEPTS_CONFIG_OVERRIDES = True
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo_qa.json"
-DEMO_VIDEOS = 1000
+DEMO_VIDEOS = 4000  # more scenes than steps can memorise: the model has to learn the rule
 FRAMES_PER_VIDEO = 12  # stored frames per demo video (3 s): the sparse sampler picks from these
 FRAME_SIZE = 64
 
