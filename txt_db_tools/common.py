@@ -9,6 +9,7 @@ mode), then hands the splits to `write_txt_db`. See `txt_db_tools/activitynet_qa
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as _dt
 import hashlib
 import os
@@ -75,6 +76,13 @@ def load_json_list(path: str | os.PathLike) -> list:
     data = read_json(path)
     if not isinstance(data, list):
         raise BadInputError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
+    return data
+
+
+def load_json_object(path: str | os.PathLike) -> dict:
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise BadInputError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
 
 
@@ -176,6 +184,93 @@ def keep_unique(
             others = ", ".join(str(j) for j in indices if j != i)
             log.drop(source, f"duplicate id: {key} {k!r} also at record(s) {others}", describe(i, k))
     return unique, duplicated
+
+
+def keep_valid(
+    records: Iterable[tuple[Any, Any]],
+    spec: Mapping[str, type],
+    source: str | os.PathLike,
+    log: SplitLog,
+    describe: Callable[[Any, Any], str],
+    key: str | None = None,
+    check: Callable[[dict], str | None] | None = None,
+) -> list[tuple[Any, dict]]:
+    """The (position, record) pairs whose record fits `spec` (see check_fields) and then passes
+    `check` (the reason a record is unusable, or None). Each other record is dropped through `log`,
+    located by `describe(position, record[key])` (None without `key` or when the record lacks it:
+    the same `describe` keep_unique takes).
+    """
+    kept = []
+    for pos, rec in records:
+        reason = check_fields(rec, spec)
+        if reason is None and check is not None:
+            reason = check(rec)
+        if reason is None:
+            kept.append((pos, rec))
+        else:
+            log.drop(source, reason, describe(pos, rec.get(key) if key and isinstance(rec, dict) else None))
+    return kept
+
+
+def read_csv_rows(
+    path: str | os.PathLike, columns: Iterable[str], log: SplitLog, delimiter: str = ","
+) -> tuple[list[tuple[int, dict[str, str]]], int]:
+    """The data rows of a CSV file with a header line, as (line number, {column: value}), and how
+    many data rows the file has, bad ones included.
+
+    Line numbers count from 1 at the top of the file, blank lines included, as an editor shows
+    them. A header without one of `columns`, text that is not UTF-8 or broken quoting raise
+    BadInputError naming the file; a row with more or fewer fields than the header is dropped
+    through `log` as a "bad row" at its line. Blank lines are ignored.
+    """
+    path = Path(path)
+    header: list[str] | None = None
+    rows, n_rows = [], 0
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        try:
+            end = 0
+            for fields in reader:
+                line, end = end + 1, reader.line_num  # a quoted field may span lines
+                if not fields:
+                    continue
+                if header is None:
+                    header = [name.strip() for name in fields]
+                    _check_header(path, header, columns, line)
+                    continue
+                n_rows += 1
+                if len(fields) != len(header):
+                    log.drop(path, f"bad row: {len(fields)} fields, the header has {len(header)}", line)
+                else:
+                    rows.append((line, dict(zip(header, fields))))
+        except csv.Error as e:
+            raise BadInputError(f"{path}:{reader.line_num}: malformed CSV: {e}") from None
+        except UnicodeDecodeError as e:  # decoded ahead in blocks: no line number to give
+            raise BadInputError(f"{path}: not UTF-8 text: {e}") from None
+    if header is None:
+        raise BadInputError(f"{path}: empty file, expected a header line")
+    return rows, n_rows
+
+
+def _check_header(path: Path, header: list[str], columns: Iterable[str], line: int) -> None:
+    absent = [c for c in columns if c not in header]
+    if absent:
+        raise BadInputError(
+            f"{path}:{line}: missing column(s) {', '.join(map(repr, absent))} in the header {header}"
+        )
+
+
+def line_number(line: int, _id: Any = None) -> str:
+    """`describe` for CSV rows (keep_valid, keep_unique): the row's line number."""
+    return str(line)
+
+
+def split_counts(log: SplitLog, written: int, **source_counts: int) -> dict:
+    """A split's counts for meta.json and `summary`: `{name}_in` for each count of source items,
+    then records written and source items dropped (in all, and by kind)."""
+    counts: dict[str, Any] = {f"{name}_in": n for name, n in source_counts.items()}
+    counts.update(written=written, dropped=log.n_dropped, dropped_by_kind=dict(log.dropped.most_common()))
+    return counts
 
 
 # ---------------------------------------------------------------------------- answer vocabulary

@@ -34,7 +34,6 @@ def run(args: argparse.Namespace) -> int:
     from sparsevl.config import ConfigError, load_config
     from sparsevl.data.demo_data import DemoSpec, generate
     from sparsevl.data.extract_frames import extract_frames
-    from sparsevl.tasks.qa_report import format_table
     from sparsevl.train.checkpoint import latest_checkpoint
     from sparsevl.train.config import TrainConfig
     from sparsevl.train.loop import evaluate, train
@@ -73,8 +72,9 @@ def run(args: argparse.Namespace) -> int:
     train(cfg)
     checkpoint = latest_checkpoint(run_dir)
     print(f"[5/5] evaluating {checkpoint.name} on the held-out test split")
-    report, predictions = evaluate(cfg, checkpoint, "test")
-    print(format_table(report))
-    print(f"predictions: {predictions}")
+    result, files = evaluate(cfg, checkpoint, "test")
+    print(result.table)
+    for name, path in files.items():
+        print(f"{name}: {path}")
     print(f"demo finished in {time.time() - start:.0f}s")
     return 0

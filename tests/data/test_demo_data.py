@@ -45,7 +45,7 @@ def test_activitynet_qa_format(demo):
 
 
 def test_captions_format(demo):
-    for split in ("train", "val", "test"):
+    for split in ("train", "val_1", "val_2"):
         caps = json.loads((demo / "captions" / f"{split}.json").read_text())
         for video_id, rec in caps.items():
             assert video_id.startswith("v_demo")

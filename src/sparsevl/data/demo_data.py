@@ -5,9 +5,11 @@
     OUT_DIR/videos/v_<video_name>.mp4          real video files (OpenCV VideoWriter, mp4v)
     OUT_DIR/annotations/{split}_q.json         ActivityNet-QA questions  (video_name, question, question_id)
     OUT_DIR/annotations/{split}_a.json         ActivityNet-QA answers    (answer, type, question_id)
-    OUT_DIR/captions/{split}.json              ActivityNet Captions      (duration, timestamps, sentences)
+    OUT_DIR/captions/{train,val_1,val_2}.json  ActivityNet Captions      (duration, timestamps, sentences)
 
-so the same converters and tools that read the published datasets read the demo.
+so the same converters and tools that read the published datasets read the demo. The caption
+files carry ActivityNet Captions' published names: val_1.json holds the val videos and val_2.json
+the test videos (in the real dataset both annotate the same validation videos).
 
 Every question needs the video: the scene is random and each question is about one scene. Two
 kinds need several frames *in order*, which is what separates an order-aware model from ClipBERT's
@@ -41,6 +43,9 @@ COLORS = {
 SHAPES = ("circle", "square", "triangle")
 DIRECTIONS = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
 BACKGROUND = (60, 60, 60)
+
+# demo split -> ActivityNet Captions file name
+CAPTION_FILES = {"train": "train", "val": "val_1", "test": "val_2"}
 
 # ActivityNet-QA type codes.
 MOTION, SPATIAL, TEMPORAL, YES_NO, COLOR, OBJECT, LOCATION, NUMBER, OTHER = range(9)
@@ -270,7 +275,9 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress: bool = 
     for split in questions:
         (out / "annotations" / f"{split}_q.json").write_bytes(orjson.dumps(questions[split]))
         (out / "annotations" / f"{split}_a.json").write_bytes(orjson.dumps(answers[split]))
-        (out / "captions" / f"{split}.json").write_bytes(orjson.dumps(captions[split], option=orjson.OPT_INDENT_2))
+        (out / "captions" / f"{CAPTION_FILES[split]}.json").write_bytes(
+            orjson.dumps(captions[split], option=orjson.OPT_INDENT_2)
+        )
     return {split: {"videos": len(captions[split]), "questions": len(questions[split])} for split in questions}
 
 

@@ -48,6 +48,11 @@ class CrossEncoder(nn.Module):
         type_1 = self.bert.embeddings.token_type_embeddings.weight[1]
         return self.visual_embeddings(tokens, positions, type_1)
 
+    def encode(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """BERT's encoder layers over embedded tokens (N, L, hidden) with a padding mask (N, L)."""
+        mask = create_bidirectional_mask(config=self.bert.config, inputs_embeds=hidden, attention_mask=attention_mask)
+        return self.bert.encoder(hidden, attention_mask=mask).last_hidden_state
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
         """input_ids, attention_mask (N, Lt); visual (N, Lv, hidden) from `embed_visual`.
 
@@ -56,5 +61,4 @@ class CrossEncoder(nn.Module):
         text = self.bert.embeddings(input_ids=input_ids, token_type_ids=torch.zeros_like(input_ids))
         hidden = torch.cat([text, visual.to(text.dtype)], dim=1)
         mask = torch.cat([attention_mask, attention_mask.new_ones(visual.shape[:2])], dim=1)
-        mask = create_bidirectional_mask(config=self.bert.config, inputs_embeds=hidden, attention_mask=mask)
-        return self.bert.encoder(hidden, attention_mask=mask).last_hidden_state
+        return self.encode(hidden, mask)

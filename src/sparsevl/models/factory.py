@@ -15,6 +15,7 @@ from transformers import BertConfig, BertModel
 from sparsevl.models.backbones import TinyCNN
 from sparsevl.models.cross_encoder import CrossEncoder
 from sparsevl.models.fusion import ConcatFusion, MeanFusion, TimeEmbedFusion
+from sparsevl.models.matching import VideoTextMatchingModel
 from sparsevl.models.video_qa import VideoQAModel, VisualEncoder
 
 
@@ -36,6 +37,7 @@ class ModelConfig:
     # What the answer head reads: "cls" (ClipBERT) or "text_mean", the mean of the question tokens'
     # final states.
     pool: Literal["cls", "text_mean"] = "cls"
+    embed_dim: int = 128  # the dual encoder's joint embedding (retrieval)
 
     def validate(self) -> None:
         if self.text_model_dir is None and self.hidden_size % self.num_heads:
@@ -76,7 +78,15 @@ def build_visual_encoder(cfg: ModelConfig, num_frm: int) -> VisualEncoder:
     return VisualEncoder(backbone, fusion)
 
 
-def build_video_qa_model(cfg: ModelConfig, num_frm: int, num_labels: int, vocab_size: int) -> nn.Module:
+def build_towers(cfg: ModelConfig, num_frm: int, vocab_size: int) -> tuple[VisualEncoder, CrossEncoder]:
     visual = build_visual_encoder(cfg, num_frm)
-    cross = CrossEncoder(build_bert(cfg, vocab_size), visual.fusion.out_channels)
-    return VideoQAModel(visual, cross, num_labels, cfg.pool)
+    return visual, CrossEncoder(build_bert(cfg, vocab_size), visual.fusion.out_channels)
+
+
+def build_video_qa_model(cfg: ModelConfig, num_frm: int, num_labels: int, vocab_size: int) -> nn.Module:
+    return VideoQAModel(*build_towers(cfg, num_frm, vocab_size), num_labels, cfg.pool)
+
+
+def build_matching_model(cfg: ModelConfig, num_frm: int, vocab_size: int) -> nn.Module:
+    """Retrieval and multiple-choice QA: one model, so a retrieval checkpoint answers multiple choice."""
+    return VideoTextMatchingModel(*build_towers(cfg, num_frm, vocab_size), cfg.embed_dim)

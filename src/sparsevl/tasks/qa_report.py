@@ -29,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-
+from sparsevl import tables
 from sparsevl.data.txt_db import read_json, read_jsonl
 from sparsevl.problems import BadInputError
 
@@ -148,18 +148,11 @@ def accuracy_by_type(predictions: Mapping[Any, Any], ground_truth: Iterable[Mapp
 
 def format_table(report: Report) -> str:
     """Plain aligned text: type, accuracy (percent, 2 decimals), correct, total."""
-    header = ("Type", "Accuracy", "Correct", "Total")
     body = [
         (r.name, "-" if r.accuracy is None else f"{r.accuracy:.2f}", str(r.correct), str(r.total))
         for r in report.rows
     ]
-    widths = [max(len(line[i]) for line in [header, *body]) for i in range(4)]
-
-    def fmt(line):
-        return "  ".join([line[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(line[1:], widths[1:])])
-
-    out = [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(line) for line in body]
-    return "\n".join(out)
+    return tables.format_table(("Type", "Accuracy", "Correct", "Total"), body)
 
 
 # ---------------------------------------------------------------------------- files

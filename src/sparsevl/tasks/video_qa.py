@@ -10,53 +10,27 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from sparsevl.data.qa_dataset import IGNORE_LABEL, ClipSampling, QACollator, VideoQADataset
-from sparsevl.data.tokenizer import build_word_vocab, load_tokenizer, write_vocab
-from sparsevl.data.txt_db import load_ans2label, load_split
-from sparsevl.data.vis_db import VisDB
+from sparsevl.data.qa_dataset import IGNORE_LABEL, QACollator, VideoQADataset
+from sparsevl.data.txt_db import load_ans2label
 from sparsevl.models.factory import build_video_qa_model
 from sparsevl.problems import ProblemLog
-from sparsevl.tasks.qa_report import Report, accuracy_by_type
+from sparsevl.tasks.common import Evaluation, RunData, to_device
+from sparsevl.tasks.qa_report import Report, accuracy_by_type, format_table
 from sparsevl.train.config import TrainConfig
 
 
 class VideoQATask:
     def __init__(self, cfg: TrainConfig, run_dir: str | Path, problems: ProblemLog):
         self.cfg = cfg
-        self.run_dir = Path(run_dir)
+        self.data = RunData(cfg, run_dir, problems)
         self.problems = problems
         self.ans2label = load_ans2label(cfg.txt_db)
         self.label2ans = {label: ans for ans, label in self.ans2label.items()}
-        self.vis_db = VisDB(cfg.vis_db)
-        self._records: dict[str, list[dict]] = {}
-        self.tokenizer = load_tokenizer(self._vocab_file())
+        self.tokenizer = self.data.tokenizer(lambda: [r["question"] for r in self.data.records(cfg.train_split)])
         self.collator = QACollator(self.tokenizer, cfg.model.max_text_len)
 
-    def _vocab_file(self) -> Path:
-        """A pretrained text model brings its vocabulary; otherwise the run builds one, once."""
-        if self.cfg.model.text_model_dir is not None:
-            return Path(self.cfg.model.text_model_dir) / "vocab.txt"
-        vocab = self.run_dir / "vocab.txt"
-        if not vocab.is_file():
-            questions = [r["question"] for r in self.records(self.cfg.train_split)]
-            write_vocab(build_word_vocab(questions), vocab)
-        return vocab
-
-    def records(self, split: str) -> list[dict]:
-        if split not in self._records:
-            self._records[split] = load_split(self.cfg.txt_db, split)
-        return self._records[split]
-
     def dataset(self, split: str, train: bool) -> VideoQADataset:
-        cfg = self.cfg
-        sampling = ClipSampling(
-            num_frm=cfg.num_frm,
-            n_clips=cfg.train_n_clips if train else cfg.inference_n_clips,
-            frm_stride=cfg.frm_stride,
-            random=train,
-            seed=cfg.seed,
-        )
-        return VideoQADataset(self.records(split), self.vis_db, self.ans2label, sampling, cfg.img_size, self.problems)
+        return VideoQADataset(self.data.records(split), self.data.clip_reader(train), self.ans2label, self.problems)
 
     def build_model(self) -> torch.nn.Module:
         return build_video_qa_model(self.cfg.model, self.cfg.num_frm, len(self.ans2label), len(self.tokenizer))
@@ -97,10 +71,16 @@ class VideoQATask:
     def report(self, split: str, predictions: list[dict]) -> Report:
         truth = [
             {"qid": r["qid"], "answer": r["answer"], "answer_type": r.get("answer_type")}
-            for r in self.records(split)
+            for r in self.data.records(split)
         ]
         return accuracy_by_type({p["question_id"]: p["answer"] for p in predictions}, truth)
 
-
-def to_device(batch: dict, device: torch.device) -> dict:
-    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+    def evaluate(self, model, split: str, device: torch.device, autocast=contextlib.nullcontext) -> Evaluation:
+        predictions = self.predict(model, split, device, autocast)
+        report = self.report(split, predictions)
+        return Evaluation(
+            metrics={r.name: r.accuracy for r in report.rows if r.total},
+            headline=f"All {report.row('All').accuracy:.2f}",
+            table=format_table(report),
+            files={"predictions": predictions, "accuracy": {"split": split, **report.to_dict()}},
+        )

@@ -9,14 +9,31 @@ from sparsevl.models.factory import ModelConfig
 
 
 @dataclasses.dataclass
+class RetrievalConfig:
+    """Video-text matching: retrieval and multiple-choice QA."""
+
+    # what retrieval trains: the cross-encoder's ITM head, the dual encoder, or both (summed)
+    objective: Literal["itm", "contrastive", "itm+contrastive"] = "itm"
+    itm_neg_size: int = 1  # negative captions per video for the ITM loss (ClipBERT's name)
+    loss_type: Literal["ce", "rank"] = "ce"  # ITM loss: 2-way cross-entropy, or ClipBERT's ranking hinge
+    margin: float = 0.2  # of the rank loss, on sigmoid match scores
+    # how evaluation scores pairs: every pair by the cross-encoder (ClipBERT), dual-encoder
+    # similarity, or the dual encoder's top `rerank_k` videos per text re-scored by the cross-encoder
+    eval_mode: Literal["cross", "dual", "rerank"] = "cross"
+    rerank_k: int = 16
+    eval_pairs_per_batch: int = 512  # (text, video) pairs per cross-encoder forward at evaluation
+
+
+@dataclasses.dataclass
 class TrainConfig:
-    task: Literal["video_qa"] = "video_qa"
-    txt_db: str = ""  # folder with {split}.jsonl and ans2label.json
+    task: Literal["video_qa", "retrieval", "multiple_choice"] = "video_qa"
+    txt_db: str = ""  # folder with {split}.jsonl (and ans2label.json for video_qa)
     vis_db: str = ""  # LMDB written by `sparsevl extract-frames`
     output_dir: str = ""  # the run folder: config.json, log.jsonl, tb/, ckpt/, results/
     train_split: str = "train"
     val_split: str | None = "val"  # None: no periodic validation
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    retrieval: RetrievalConfig = dataclasses.field(default_factory=RetrievalConfig)
 
     # sparse sampling (ClipBERT's names)
     num_frm: int = 4  # frames per clip
@@ -45,7 +62,7 @@ class TrainConfig:
     seed: int = 42
     num_workers: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    on_error: Literal["skip", "stop"] = "skip"  # a question whose video has no frames
+    on_error: Literal["skip", "stop"] = "skip"  # a record whose video has no frames
 
     def validate(self) -> None:
         for name in ("txt_db", "vis_db", "output_dir"):

@@ -16,7 +16,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparsevl.tasks.qa_report import format_table
     from sparsevl.train.config import TrainConfig
     from sparsevl.train.loop import evaluate
 
@@ -24,7 +23,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(TrainConfig, args.config, args.overrides)
     except ConfigError as e:
         raise SystemExit(f"config error: {e}")
-    report, predictions = evaluate(cfg, args.checkpoint, args.split)
-    print(format_table(report))
-    print(f"predictions: {predictions}")
+    result, files = evaluate(cfg, args.checkpoint, args.split)
+    print(result.table)
+    for name, path in files.items():
+        print(f"{name}: {path}")
     return 0

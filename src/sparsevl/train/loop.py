@@ -16,20 +16,22 @@ import time
 from pathlib import Path
 
 import numpy as np
-import orjson
 import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from sparsevl.config import save_config
+from sparsevl.data.txt_db import write_json_atomic
 from sparsevl.problems import ProblemLog
-from sparsevl.tasks.video_qa import VideoQATask, to_device
+from sparsevl.tasks.common import Evaluation, to_device
+from sparsevl.tasks.matching import MultipleChoiceTask, RetrievalTask
+from sparsevl.tasks.video_qa import VideoQATask
 from sparsevl.train.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from sparsevl.train.config import TrainConfig
 from sparsevl.train.logger import RunLogger
 from sparsevl.train.optim import build_optimizer, warmup_linear_schedule
 
-TASKS = {"video_qa": VideoQATask}
+TASKS = {"video_qa": VideoQATask, "retrieval": RetrievalTask, "multiple_choice": MultipleChoiceTask}
 
 
 def seed_everything(seed: int) -> None:
@@ -52,7 +54,7 @@ def autocast_factory(amp: str, device: torch.device):
     return lambda: torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def build_task(cfg: TrainConfig, run_dir: Path) -> VideoQATask:
+def build_task(cfg: TrainConfig, run_dir: Path):
     problems = ProblemLog(run_dir / "problems.log", on_error=cfg.on_error)
     return TASKS[cfg.task](cfg, run_dir, problems)
 
@@ -86,7 +88,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
     logger = RunLogger(run_dir)
     print(
-        f"train: {len(train_set)} videos, {train_set.num_questions} questions, "
+        f"train: {train_set.describe()}, "
         f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, {total_steps} steps on {device}"
     )
 
@@ -124,11 +126,10 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
                  "scheduler": scheduler.state_dict(), "step": step, "epoch": epoch + 1},
             )
             if cfg.val_split:
-                report = task.report(cfg.val_split, task.predict(model, cfg.val_split, device, autocast))
-                last_val = {r.name: r.accuracy for r in report.rows if r.total}
+                result = task.evaluate(model, cfg.val_split, device, autocast)
+                last_val = result.metrics
                 logger.log(step, "val", last_val)
-                tqdm.write(f"epoch {epoch + 1} step {step} ({time.time() - start:.0f}s): "
-                           f"val All {report.row('All').accuracy:.2f}")
+                tqdm.write(f"epoch {epoch + 1} step {step} ({time.time() - start:.0f}s): val {result.headline}")
         if step >= total_steps:
             break
     logger.close()
@@ -137,8 +138,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
     return last_val
 
 
-def evaluate(cfg: TrainConfig, checkpoint: str | Path, split: str, progress: bool = True):
-    """Predict `split` with a checkpoint; write predictions and per-type accuracy to results/."""
+def evaluate(cfg: TrainConfig, checkpoint: str | Path, split: str) -> tuple[Evaluation, dict[str, Path]]:
+    """Evaluate `split` with a checkpoint; write the task's result files to results/."""
     run_dir = Path(cfg.output_dir)
     device = resolve_device(cfg.device)
     task = build_task(cfg, run_dir)
@@ -146,14 +147,13 @@ def evaluate(cfg: TrainConfig, checkpoint: str | Path, split: str, progress: boo
     state = load_checkpoint(checkpoint)
     model.load_state_dict(state["model"])
     model.to(device)
-    predictions = task.predict(model, split, device, autocast_factory(cfg.amp, device))
-    report = task.report(split, predictions)
+    result = task.evaluate(model, split, device, autocast_factory(cfg.amp, device))
     out = run_dir / "results"
     out.mkdir(parents=True, exist_ok=True)
-    name = f"{split}_step{state.get('step', 0)}"
-    (out / f"{name}_predictions.json").write_bytes(orjson.dumps(predictions))
-    (out / f"{name}_accuracy.json").write_bytes(
-        orjson.dumps({"split": split, "checkpoint": str(checkpoint), **report.to_dict()}, option=orjson.OPT_INDENT_2)
-    )
-    return report, out / f"{name}_predictions.json"
-
+    paths = {}
+    for name, content in result.files.items():
+        if isinstance(content, dict):
+            content = {"checkpoint": str(checkpoint), **content}
+        paths[name] = out / f"{split}_step{state.get('step', 0)}_{name}.json"
+        write_json_atomic(paths[name], content)
+    return result, paths

@@ -1,0 +1,206 @@
+"""Video-text matching tasks: text-video retrieval and multiple-choice QA, on one model.
+
+Retrieval trains the cross-encoder's ITM head on each video's caption against `itm_neg_size`
+captions of other videos (ClipBERT), the dual encoder with a symmetric contrastive loss over the
+batch, or both; it evaluates by `retrieval.eval_mode` (see `RetrievalConfig`).
+Multiple choice scores every option with the cross-encoder and picks the best; it trains with a
+cross-entropy over a question's options, and a retrieval checkpoint answers it zero-shot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from sparsevl.data.clips import videos_in_store
+from sparsevl.data.matching_dataset import (
+    CaptionTrainDataset,
+    MatchingCollator,
+    MultipleChoiceDataset,
+    VideoClipsDataset,
+    option_texts,
+)
+from sparsevl.models.factory import build_matching_model
+from sparsevl.problems import ProblemLog
+from sparsevl.tables import format_table
+from sparsevl.tasks.common import Evaluation, RunData, to_device
+from sparsevl.tasks.retrieval_metrics import format_retrieval_table, retrieval_metrics, topk_metrics
+from sparsevl.train.config import TrainConfig
+
+
+class _MatchingTask:
+    """What retrieval and multiple choice share: data, tokenizer, model, the cross-encoder score."""
+
+    def __init__(self, cfg: TrainConfig, run_dir: str | Path, problems: ProblemLog):
+        self.cfg = cfg
+        self.data = RunData(cfg, run_dir, problems)
+        self.problems = problems
+        self.tokenizer = self.data.tokenizer(lambda: self.train_texts(self.data.records(cfg.train_split)))
+        self.collator = MatchingCollator(self.tokenizer, cfg.model.max_text_len)
+
+    def build_model(self) -> torch.nn.Module:
+        return build_matching_model(self.cfg.model, self.cfg.num_frm, len(self.tokenizer))
+
+    def itm_logits(self, model, batch: dict, clips: torch.Tensor) -> torch.Tensor:
+        """(texts, 2): every text of the batch against the clips of its video."""
+        return model.itm_logits(
+            batch["input_ids"], batch["attention_mask"], clips[batch["video_index"]], self.cfg.score_agg_func
+        )
+
+    def loader(self, dataset, batch_size: int) -> DataLoader:
+        return DataLoader(dataset, batch_size=batch_size, collate_fn=self.collator, num_workers=self.cfg.num_workers)
+
+
+class RetrievalTask(_MatchingTask):
+    @staticmethod
+    def train_texts(records: list[dict]) -> list[str]:
+        return [r["caption"] for r in records]
+
+    def dataset(self, split: str, train: bool) -> CaptionTrainDataset:
+        neg = self.cfg.retrieval.itm_neg_size if "itm" in self.cfg.retrieval.objective else 0
+        return CaptionTrainDataset(self.data.records(split), self.data.clip_reader(train), neg, self.cfg.seed, self.problems)
+
+    def loss(self, model, batch: dict) -> torch.Tensor:
+        rc = self.cfg.retrieval
+        clips = model.encode_clips(batch["frames"])
+        total = clips.new_zeros((), dtype=torch.float32)
+        if "itm" in rc.objective:
+            logits = self.itm_logits(model, batch, clips).float()
+            if rc.loss_type == "ce":
+                total = total + F.cross_entropy(logits, batch["labels"])
+            else:  # ClipBERT's rank loss: each negative's sigmoid score `margin` below its positive's
+                scores = torch.sigmoid(model.match_score(logits)).view(len(clips), -1)
+                total = total + (rc.margin + scores[:, 1:] - scores[:, :1]).clamp(min=0).mean()
+        if "contrastive" in rc.objective:
+            positive = batch["labels"] == 1  # one per video, in video order
+            texts = model.text_embedding(batch["input_ids"][positive], batch["attention_mask"][positive])
+            videos = model.video_embedding(clips)
+            logits = model.temperature_scale() * texts @ videos.T
+            target = torch.arange(len(videos), device=logits.device)
+            total = total + (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+        return total
+
+    @torch.no_grad()
+    def evaluate(self, model, split: str, device: torch.device, autocast=contextlib.nullcontext) -> Evaluation:
+        rc = self.cfg.retrieval
+        records = self.data.records(split)
+        present = videos_in_store((r["video_id"] for r in records), self.data.vis_db, self.problems, "caption(s)")
+        video_ids = [v for v in dict.fromkeys(r["video_id"] for r in records) if v in present]
+        column = {v: i for i, v in enumerate(video_ids)}
+        records = [r for r in records if r["video_id"] in column]
+        text_to_video = np.array([column[r["video_id"]] for r in records], dtype=np.int64)
+        was_training = model.training
+        model.eval()
+        with autocast():
+            clips, video_emb = self._encode_videos(model, video_ids, device, need_embedding=rc.eval_mode != "cross")
+            texts = self.collator.tokenize([r["caption"] for r in records])
+            texts = to_device(texts, device)
+            if rc.eval_mode == "cross":
+                scores = self._cross_scores(model, texts, clips, torch.arange(len(video_ids)).expand(len(records), -1))
+            else:
+                text_emb = torch.cat([
+                    model.text_embedding(texts["input_ids"][i:i + 256], texts["attention_mask"][i:i + 256])
+                    for i in range(0, len(records), 256)
+                ]) if records else video_emb.new_zeros((0, video_emb.shape[1]))
+                scores = text_emb @ video_emb.T
+                if rc.eval_mode == "rerank":
+                    k = min(rc.rerank_k, len(video_ids))
+                    candidates = scores.topk(k, dim=1).indices
+                    rescored = self._cross_scores(model, texts, clips, candidates)
+        model.train(was_training)
+        files = {"video_ids": video_ids, "cids": [r["cid"] for r in records], "text_to_video": text_to_video.tolist()}
+        if rc.eval_mode == "rerank":
+            metrics = topk_metrics(candidates.cpu(), rescored.cpu(), text_to_video, len(video_ids))
+            files["topk"] = {"indices": candidates.tolist(), "scores": rescored.float().cpu().numpy().round(4).tolist()}
+        else:
+            metrics = retrieval_metrics(scores.cpu(), text_to_video)
+            files["scores"] = scores.float().cpu().numpy().round(4).tolist()
+        flat = {f"{d}_{name}": value for d in ("t2v", "v2t") if d in metrics for name, value in metrics[d].items()
+                if isinstance(value, (int, float))}
+        return Evaluation(
+            metrics=flat,
+            headline=f"t2v R@1 {metrics['t2v']['R@1']:.2f} ({rc.eval_mode})",
+            table=f"{rc.eval_mode}: {len(records)} captions x {len(video_ids)} videos\n" + format_retrieval_table(metrics),
+            files={f"retrieval_{rc.eval_mode}": {"split": split, "mode": rc.eval_mode, "metrics": metrics, **files}},
+        )
+
+    def _encode_videos(self, model, video_ids: list[str], device, need_embedding: bool):
+        """Every video's clips through the visual tower once: (V, n_clips, Lv, hidden) and (V, D)."""
+        clips, embeddings = [], []
+        loader = self.loader(VideoClipsDataset(video_ids, self.data.clip_reader(train=False)), self.cfg.val_batch_size)
+        for batch in tqdm(loader, desc="encode videos", unit="batch", leave=False):
+            encoded = model.encode_clips(batch["frames"].to(device))
+            clips.append(encoded)
+            if need_embedding:
+                embeddings.append(model.video_embedding(encoded))
+        return torch.cat(clips), torch.cat(embeddings) if need_embedding else None
+
+    def _cross_scores(self, model, texts: dict, clips: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """Cross-encoder match scores of text i with video candidates[i, j]: (texts, candidates)."""
+        n_texts, n_cand = candidates.shape
+        pairs_text = torch.arange(n_texts).repeat_interleave(n_cand)
+        pairs_video = candidates.reshape(-1).cpu()
+        scores = []
+        step = self.cfg.retrieval.eval_pairs_per_batch
+        for i in tqdm(range(0, len(pairs_text), step), desc="cross-encoder pairs", unit="batch", leave=False):
+            t, v = pairs_text[i:i + step], pairs_video[i:i + step]
+            logits = model.itm_logits(
+                texts["input_ids"][t], texts["attention_mask"][t], clips[v], self.cfg.score_agg_func
+            )
+            scores.append(model.match_score(logits.float()))
+        flat = torch.cat(scores) if scores else torch.zeros(0)
+        return flat.view(n_texts, n_cand)
+
+
+class MultipleChoiceTask(_MatchingTask):
+    @staticmethod
+    def train_texts(records: list[dict]) -> list[str]:
+        return [t for r in records for t in option_texts(r)]
+
+    def dataset(self, split: str, train: bool) -> MultipleChoiceDataset:
+        return MultipleChoiceDataset(self.data.records(split), self.data.clip_reader(train), self.problems)
+
+    def option_scores(self, model, batch: dict) -> list[torch.Tensor]:
+        """One score per option, per question (questions may have different numbers of options)."""
+        clips = model.encode_clips(batch["frames"])
+        scores = model.match_score(self.itm_logits(model, batch, clips).float())
+        return list(scores.split(batch["num_texts"].tolist()))
+
+    def loss(self, model, batch: dict) -> torch.Tensor:
+        per_question = self.option_scores(model, batch)
+        labels = batch["labels"].split(batch["num_texts"].tolist())
+        losses = [F.cross_entropy(s[None], lab.argmax()[None]) for s, lab in zip(per_question, labels)]
+        return torch.stack(losses).mean()
+
+    @torch.no_grad()
+    def evaluate(self, model, split: str, device: torch.device, autocast=contextlib.nullcontext) -> Evaluation:
+        was_training = model.training
+        model.eval()
+        predictions = []
+        loader = self.loader(self.dataset(split, train=False), self.cfg.val_batch_size)
+        for batch in tqdm(loader, desc=f"predict {split}", unit="batch", leave=False):
+            batch = to_device(batch, device)
+            with autocast():
+                per_question = self.option_scores(model, batch)
+            labels = batch["labels"].split(batch["num_texts"].tolist())
+            for qid, s, lab in zip(batch["qids"], per_question, labels):
+                predictions.append({"qid": qid, "answer": int(s.argmax()), "truth": int(lab.argmax()),
+                                    "scores": [round(x, 4) for x in s.tolist()]})
+        model.train(was_training)
+        correct = sum(p["answer"] == p["truth"] for p in predictions)
+        accuracy = 100.0 * correct / len(predictions) if predictions else 0.0
+        table = format_table(("Split", "Accuracy", "Correct", "Total"),
+                             [(split, f"{accuracy:.2f}", str(correct), str(len(predictions)))])
+        return Evaluation(
+            metrics={"accuracy": accuracy},
+            headline=f"accuracy {accuracy:.2f}",
+            table=table,
+            files={"predictions": predictions, "accuracy": {"split": split, "accuracy": accuracy,
+                                                            "correct": correct, "total": len(predictions)}},
+        )

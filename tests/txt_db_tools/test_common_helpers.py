@@ -1,0 +1,85 @@
+"""The helpers of txt_db_tools.common the retrieval and multiple-choice converters added."""
+
+import pytest
+
+from sparsevl.problems import BadInputError, ProblemLog
+from txt_db_tools.common import SplitLog, keep_valid, line_number, load_json_object, read_csv_rows, split_counts
+
+
+def _log(mode="skip"):
+    return SplitLog(ProblemLog(None, on_error=mode), "test")
+
+
+def test_read_csv_rows_line_numbers_and_bad_rows(tmp_path):
+    path = tmp_path / "a.csv"
+    # a BOM, a blank line, a quoted field over two lines, a row with a field too many
+    path.write_text('\ufeffkey,sentence\nret0,a man\n\nret1,"two\nlines"\nret2,a,b\nret3,"a, b"\n', encoding="utf-8")
+    log = _log()
+    rows, n_rows = read_csv_rows(path, ["key", "sentence"], log)
+    assert rows == [
+        (2, {"key": "ret0", "sentence": "a man"}),
+        (4, {"key": "ret1", "sentence": "two\nlines"}),
+        (7, {"key": "ret3", "sentence": "a, b"}),
+    ]
+    assert n_rows == 4 and log.dropped == {"bad row": 1}
+    assert [str(p) for p in log.problems.problems] == [f"{path}:6: bad row: 3 fields, the header has 2"]
+    with pytest.raises(BadInputError, match=r"a\.csv:6: bad row"):
+        read_csv_rows(path, ["key"], _log("stop"))
+
+
+def test_read_csv_rows_tab_separated_and_extra_columns(tmp_path):
+    path = tmp_path / "a.tsv"
+    path.write_text(" key \tvid_key\tmore\nmc0\tmsr1\tx, y\n")
+    rows, _ = read_csv_rows(path, ["key", "vid_key"], _log(), delimiter="\t")
+    assert rows == [(2, {"key": "mc0", "vid_key": "msr1", "more": "x, y"})]  # header names stripped
+
+
+UNREADABLE = {
+    "missing columns": (b"key,video\nret0,video1\n",
+                        r"a\.csv:1: missing column\(s\) 'sentence', 'vid_key' in the header \['key', 'video'\]"),
+    "empty file": (b"\n\n", r"a\.csv: empty file, expected a header line"),
+    "not UTF-8": (b"key,sentence,vid_key\nret0,caf\xe9,msr1\n", r"a\.csv: not UTF-8 text"),
+    "huge field": (b'key,sentence,vid_key\nret0,"' + b"x" * 200_000 + b'",msr1\n',
+                   r"a\.csv:2: malformed CSV: field larger than field limit"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE))
+def test_read_csv_rows_unreadable_file(tmp_path, case):
+    content, message = UNREADABLE[case]
+    path = tmp_path / "a.csv"
+    path.write_bytes(content)
+    for mode in ("stop", "skip"):
+        with pytest.raises(BadInputError, match=message):
+            read_csv_rows(path, ["key", "sentence", "vid_key"], _log(mode))
+
+
+def test_keep_valid_and_split_counts():
+    def where(pos, rid):
+        return f"record {pos}" + (f" (id {rid!r})" if rid is not None else "")
+
+    records = [{"id": "a", "n": 1}, {"id": "b", "n": "2"}, "c", {"id": "d", "n": -1}, {"id": "e", "n": 5}]
+    log = _log()
+    kept = keep_valid(
+        enumerate(records), {"id": str, "n": int}, "f.json", log, where, key="id",
+        check=lambda r: "negative: n < 0" if r["n"] < 0 else None,
+    )
+    assert kept == [(0, records[0]), (4, records[4])]
+    assert [str(p) for p in log.problems.problems] == [
+        "f.json:record 1 (id 'b'): wrong field type: 'n' should be a integer, got '2'",
+        "f.json:record 2: not a record: expected a JSON object, got str",
+        "f.json:record 3 (id 'd'): negative: n < 0",
+    ]
+    assert split_counts(log, 2, records=5, files=1) == {
+        "records_in": 5, "files_in": 1, "written": 2, "dropped": 3,
+        "dropped_by_kind": {"wrong field type": 1, "not a record": 1, "negative": 1},
+    }
+    assert line_number(12, "ret0") == "12"
+
+
+def test_load_json_object(tmp_path):
+    (tmp_path / "a.json").write_text('{"v_a": {}}')
+    assert load_json_object(tmp_path / "a.json") == {"v_a": {}}
+    (tmp_path / "a.json").write_text("[1]")
+    with pytest.raises(BadInputError, match=r"a\.json: expected a JSON object, got list"):
+        load_json_object(tmp_path / "a.json")

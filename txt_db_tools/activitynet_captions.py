@@ -1,0 +1,141 @@
+"""ActivityNet Captions paragraph-to-video retrieval (published files) -> txt_db.
+
+    python -m txt_db_tools.activitynet_captions --ann-dir DIR --out TXT_DB [--on-error skip|stop]
+
+DIR holds `train.json`, `val_1.json`, `val_2.json`: each a JSON object, video id ("v_<youtube id>",
+the stem of ActivityNet's video files) -> {"duration", "timestamps": [[start, end], ...],
+"sentences": [...]}, one sentence per timestamp. Every split whose file is there is converted, and
+the output splits keep the published names train, val_1 and val_2 (val_1 and val_2 annotate
+almost the same videos, by different annotators; the test annotations are not published).
+
+One record per video, in file order: {cid, video_id, caption, duration, timestamps, sentences}:
+`cid` and `video_id` are the key, `caption` the paragraph of its sentences, each stripped, joined
+with one space in their published order; the source fields are kept as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from numbers import Real
+from pathlib import Path
+
+from sparsevl.problems import BadInputError
+from txt_db_tools.common import (
+    SplitLog,
+    add_common_arguments,
+    file_info,
+    find_split_files,
+    keep_valid,
+    load_json_object,
+    run_cli,
+    split_counts,
+    start_problem_log,
+    summary,
+    write_txt_db,
+)
+
+CONVERTER = "txt_db_tools.activitynet_captions"
+SPLITS = ("train", "val_1", "val_2")
+FILES = {"captions": "{split}.json"}
+FIELDS = {"sentences": list, "timestamps": list}
+
+
+def _where(video_id: str, _=None) -> str:
+    return f"video {video_id!r}"
+
+
+def _is_segment(value) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(t, Real) and not isinstance(t, bool) for t in value)
+    )
+
+
+def _captions_problem(rec: dict) -> str | None:
+    """Why a video's sentences and timestamps cannot make a paragraph; None if they can."""
+    sentences, timestamps = rec["sentences"], rec["timestamps"]
+    if not sentences:
+        return "no sentences: 'sentences' is empty"
+    for n, sentence in enumerate(sentences):
+        if not isinstance(sentence, str):
+            return f"wrong field type: sentence {n} should be a string, got {sentence!r}"
+        if not sentence.strip():
+            return f"empty field: sentence {n}"
+    if len(timestamps) != len(sentences):
+        return f"length mismatch: {len(timestamps)} timestamps for {len(sentences)} sentences"
+    for n, segment in enumerate(timestamps):
+        if not _is_segment(segment):
+            return f"bad timestamp: timestamp {n} should be [start, end] in seconds, got {segment!r}"
+    return None
+
+
+def _paragraph_record(video_id: str, rec: dict) -> dict:
+    paragraph = " ".join(sentence.strip() for sentence in rec["sentences"])
+    record = {"cid": video_id, "video_id": video_id, "caption": paragraph}
+    return record | {k: v for k, v in rec.items() if k not in record}  # source fields, as they are
+
+
+def convert_split(path: Path, log: SplitLog) -> tuple[list[dict], dict]:
+    """One split's videos, one paragraph each. Returns (records, counts for meta.json).
+
+    A JSON object cannot hold a video twice, so there are no duplicate ids to check (the parser
+    keeps the last of repeated keys)."""
+    videos = load_json_object(path)
+    usable = keep_valid(videos.items(), FIELDS, path, log, _where, check=_captions_problem)
+    records = [_paragraph_record(video_id, rec) for video_id, rec in usable]
+    counts = split_counts(log, len(records), videos=len(videos))
+    counts["sentences"] = sum(len(r["sentences"]) for r in records)
+    return records, counts
+
+
+def convert(
+    ann_dir: str | os.PathLike, out: str | os.PathLike, on_error: str = "stop", quiet: bool = False
+) -> dict:
+    """Convert every split found in `ann_dir` into the txt_db folder `out`; returns its meta.
+
+    Raises BadInputError on bad input in stop mode, on malformed JSON, or when no split is found.
+    """
+    ann_dir, out = Path(ann_dir), Path(out)
+    found, missing = find_split_files(ann_dir, SPLITS, FILES)
+    if not found:
+        names = ", ".join(FILES["captions"].format(split=split) for split in SPLITS)
+        raise BadInputError(f"no ActivityNet Captions split in {ann_dir}: need at least one of {names}")
+    problems = start_problem_log(out, on_error)
+    splits, stats = {}, {}
+    for split, paths in found.items():
+        splits[split], stats[split] = convert_split(paths["captions"], SplitLog(problems, split))
+    meta = {
+        "converter": CONVERTER,
+        "dataset": "ActivityNet Captions",
+        "task": "retrieval",
+        "protocol": "paragraph-to-video: one paragraph per video, its sentences in published order",
+        "split_names": "the published file names: train, val_1, val_2 (val_1 and val_2: two "
+        "annotations of the validation videos)",
+        "source_dir": str(ann_dir.resolve()),
+        "sources": [file_info(paths["captions"]) for paths in found.values()],
+        "on_error": on_error,
+        "splits": stats,
+        "missing_splits": missing,
+    }
+    meta = write_txt_db(out, splits, meta, problems=problems)
+    if not quiet:
+        print(summary(meta, out))
+    return meta
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m txt_db_tools.activitynet_captions", description=__doc__.splitlines()[0]
+    )
+    add_common_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(lambda a: convert(a.ann_dir, a.out, a.on_error), build_parser(), argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
