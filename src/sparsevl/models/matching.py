@@ -32,8 +32,9 @@ class VideoTextMatchingModel(nn.Module):
         self.cross = cross
         hidden = cross.hidden_size
         self.itm_head = nn.Linear(hidden, 2)
-        self.text_proj = nn.Linear(hidden, embed_dim)
-        self.video_proj = nn.Linear(hidden, embed_dim)
+        # no bias: a shared offset would make every embedding alike at the start of training
+        self.text_proj = nn.Linear(hidden, embed_dim, bias=False)
+        self.video_proj = nn.Linear(hidden, embed_dim, bias=False)
         # CLIP's learned temperature, stored as log(1 / 0.07) and clamped at 100 when used.
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
@@ -67,18 +68,22 @@ class VideoTextMatchingModel(nn.Module):
         return itm_logits[..., 1] - itm_logits[..., 0]
 
     def text_embedding(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(N, Lt) -> (N, embed_dim), unit length: BERT on the text alone, [CLS] projected."""
+        """(N, Lt) -> (N, embed_dim), unit length: BERT on the text alone, its tokens' final states
+        averaged and projected (a fresh [CLS] state hardly depends on the text, the mean does)."""
         text = self.cross.bert.embeddings(input_ids=input_ids, token_type_ids=torch.zeros_like(input_ids))
         hidden = self.cross.encode(text, attention_mask)
-        return F.normalize(self.text_proj(hidden[:, 0]).float(), dim=-1)
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1)
+        return F.normalize(self.text_proj(pooled).float(), dim=-1)
 
     def video_embedding(self, clips: torch.Tensor) -> torch.Tensor:
         """(B, n_clips, Lv, hidden) -> (B, embed_dim), unit length: BERT on each clip's visual tokens
-        alone, averaged over tokens and clips, projected."""
+        alone, max-pooled over tokens (most cells are background: a mean washes the objects out),
+        averaged over clips, projected."""
         b, n_clips = clips.shape[:2]
         flat = clips.flatten(0, 1)
         hidden = self.cross.encode(flat, flat.new_ones(flat.shape[:2], dtype=torch.long))
-        pooled = hidden.mean(dim=1).view(b, n_clips, -1).mean(dim=1)
+        pooled = hidden.amax(dim=1).view(b, n_clips, -1).mean(dim=1)
         return F.normalize(self.video_proj(pooled).float(), dim=-1)
 
     def temperature_scale(self) -> torch.Tensor:

@@ -117,10 +117,10 @@ class RetrievalTask(_MatchingTask):
         files = {"video_ids": video_ids, "cids": [r["cid"] for r in records], "text_to_video": text_to_video.tolist()}
         if rc.eval_mode == "rerank":
             metrics = topk_metrics(candidates.cpu(), rescored.cpu(), text_to_video, len(video_ids))
-            files["topk"] = {"indices": candidates.tolist(), "scores": rescored.float().cpu().numpy().round(4).tolist()}
+            files["topk"] = {"indices": candidates.tolist(), "scores": rescored.float().cpu().tolist()}
         else:
             metrics = retrieval_metrics(scores.cpu(), text_to_video)
-            files["scores"] = scores.float().cpu().numpy().round(4).tolist()
+            files["scores"] = scores.float().cpu().tolist()
         flat = {f"{d}_{name}": value for d in ("t2v", "v2t") if d in metrics for name, value in metrics[d].items()
                 if isinstance(value, (int, float))}
         return Evaluation(
@@ -191,7 +191,7 @@ class MultipleChoiceTask(_MatchingTask):
             labels = batch["labels"].split(batch["num_texts"].tolist())
             for qid, s, lab in zip(batch["qids"], per_question, labels):
                 predictions.append({"qid": qid, "answer": int(s.argmax()), "truth": int(lab.argmax()),
-                                    "scores": [round(x, 4) for x in s.tolist()]})
+                                    "scores": s.tolist()})
         model.train(was_training)
         correct = sum(p["answer"] == p["truth"] for p in predictions)
         accuracy = 100.0 * correct / len(predictions) if predictions else 0.0

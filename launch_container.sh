@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Starts an interactive shell in the sparsevl CUDA image (docker/Dockerfile), ClipBERT's interface:
+#
+#   source launch_container.sh TXT_DB VIS_DB OUTPUT PRETRAINED [COMMAND ...]
+#   bash launch_container.sh   TXT_DB VIS_DB OUTPUT PRETRAINED [COMMAND ...]
+#
+# Mounts (fixed paths inside the container; the image's SPARSEVL_* variables name them):
+#   TXT_DB     -> /txt       read-only   (SPARSEVL_TXT_DB)
+#   VIS_DB     -> /vis       read-only   (SPARSEVL_VIS_DB)
+#   OUTPUT     -> /storage   read-write  (SPARSEVL_OUTPUT)
+#   PRETRAINED -> /pretrain  read-only   (SPARSEVL_PRETRAIN)
+#   this source tree -> /sparsevl, the working folder (it comes first on the image's PYTHONPATH,
+#   so edits here are used without rebuilding the image; new dependencies need a rebuild)
+#
+# Environment:
+#   CUDA_VISIBLE_DEVICES  GPUs to pass in, e.g. 0,1 (default: all)
+#   SPARSEVL_IMAGE        image to run (default: sparsevl:latest)
+# COMMAND defaults to an interactive bash.
+#
+# Everything runs inside a function so that, when sourced, no variable or shell option leaks into
+# the caller's shell and an error returns instead of closing that shell.
+
+_sparsevl_launch_container() {
+    unset -f _sparsevl_launch_container  # leave nothing behind in a sourcing shell
+    local usage="usage: source launch_container.sh TXT_DB VIS_DB OUTPUT PRETRAINED [COMMAND ...]"
+    if [[ $# -lt 4 ]]; then
+        echo "launch_container.sh: expected 4 folders, got $# argument(s)" >&2
+        echo "$usage" >&2
+        return 2
+    fi
+
+    local names=(TXT_DB VIS_DB OUTPUT PRETRAINED) dirs=() i path
+    for i in 0 1 2 3; do
+        path=${*:i+1:1}
+        if [[ ! -d $path ]]; then
+            echo "launch_container.sh: ${names[i]} (argument $((i + 1))) is not a folder: '$path'" >&2
+            [[ ${names[i]} == OUTPUT ]] && echo "  create it first: mkdir -p '$path'" >&2
+            echo "$usage" >&2
+            return 1
+        fi
+        path=$(cd "$path" && pwd -P)  # docker needs absolute paths
+        if [[ $path == *:* ]]; then
+            echo "launch_container.sh: ${names[i]} path contains ':', which docker -v cannot mount: '$path'" >&2
+            return 1
+        fi
+        dirs+=("$path")
+    done
+    shift 4
+
+    local src
+    src=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+    local gpus=${CUDA_VISIBLE_DEVICES:-all}
+    local gpu_arg=all
+    # A list needs docker's inner quotes: --gpus '"device=0,1"' (the comma would split it otherwise).
+    [[ $gpus != all ]] && gpu_arg="\"device=$gpus\""
+    local image=${SPARSEVL_IMAGE:-sparsevl:latest}
+    local cmd=("$@")
+    [[ ${#cmd[@]} -eq 0 ]] && cmd=(bash)
+
+    # Inside the container the chosen GPUs are renumbered from 0, so CUDA_VISIBLE_DEVICES is not
+    # passed in as it is: --gpus selects them and NVIDIA_VISIBLE_DEVICES records the choice.
+    # --user: files written to OUTPUT belong to the caller, not to the image's user.
+    docker run --rm -it \
+        --gpus "$gpu_arg" \
+        -e NVIDIA_VISIBLE_DEVICES="$gpus" \
+        --ipc=host \
+        --user "$(id -u):$(id -g)" \
+        -e HOME=/tmp \
+        -v "${dirs[0]}:/txt:ro" \
+        -v "${dirs[1]}:/vis:ro" \
+        -v "${dirs[2]}:/storage" \
+        -v "${dirs[3]}:/pretrain:ro" \
+        -v "$src:/sparsevl" \
+        -w /sparsevl \
+        "$image" "${cmd[@]}"
+}
+
+# `return` works only when sourced; executed, the subshell test fails and we exit instead.
+if (return 0 2>/dev/null); then
+    _sparsevl_launch_container "$@"
+    return $?
+else
+    _sparsevl_launch_container "$@"
+    exit $?
+fi
