@@ -124,6 +124,9 @@ else
 fi
 
 log "installing ${cached[0]}"
+# A horovod that is installed but fails the check above (say, built without NCCL) has the same
+# version, so pip would keep it: remove it first (a no-op when there is none).
+"${PIP[@]}" uninstall --yes --quiet horovod 2>/dev/null || true
 "${PIP[@]}" install "${cached[0]}"
 "$PYTHON" -c "$check_import" || die "horovod installed but '$check_import' fails"
 log "done: horovod $HOROVOD_VERSION ($variant) installed; try: horovodrun -np 2 -H localhost:2 --gloo python -c 'import horovod.torch as hvd; hvd.init(); print(hvd.rank(), hvd.size())'"
