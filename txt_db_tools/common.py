@@ -265,6 +265,52 @@ def line_number(line: int, _id: Any = None) -> str:
     return str(line)
 
 
+def read_text_lines(path: str | os.PathLike) -> list[tuple[int, str]]:
+    """The non-blank lines of a text file as (line number from 1, text without its line end).
+
+    Text that is not UTF-8 raises BadInputError naming the file and the line.
+    """
+    path = Path(path)
+    lines = []
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if n == 1 else "utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                raise BadInputError(f"{path}:{n}: not UTF-8 text: {e}") from None
+            if text.strip():
+                lines.append((n, text))
+    return lines
+
+
+def read_jsonl_rows(path: str | os.PathLike, log: SplitLog) -> tuple[list[tuple[int, Any]], int]:
+    """The values of a jsonl file as (line number, value), and how many non-blank lines it has.
+
+    A line that is not JSON is dropped through `log` as a "malformed JSON line" at its line; any
+    other value is returned as it is (keep_valid then refuses what is not a record).
+    """
+    path = Path(path)
+    rows = []
+    lines = read_text_lines(path)
+    for n, text in lines:
+        try:
+            rows.append((n, orjson.loads(text)))
+        except orjson.JSONDecodeError as e:
+            log.drop(path, f"malformed JSON line: {e}", n)
+    return rows, len(lines)
+
+
+def video_id_from_path(name: str) -> str:
+    """The vis_db id of a video named by a path or file name: the file name without its folders
+    and, if it is one `extract-frames` reads (`.mp4`, `.webm`, ...), without its extension
+    (`k400/abseiling/x1.mp4` -> `x1`). Any other name is kept whole (`v_a.b` stays `v_a.b`)."""
+    from sparsevl.data.video_io import VIDEO_EXTENSIONS  # here: it imports OpenCV and PyAV
+
+    base = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    stem, ext = os.path.splitext(base)
+    return stem if ext.lower() in VIDEO_EXTENSIONS and stem else base
+
+
 def split_counts(log: SplitLog, written: int, **source_counts: int) -> dict:
     """A split's counts for meta.json and `summary`: `{name}_in` for each count of source items,
     then records written and source items dropped (in all, and by kind)."""
@@ -334,8 +380,10 @@ def write_txt_db(
     meta: dict,
     ans2label: Mapping[str, int] | None = None,
     problems: ProblemLog | None = None,
+    extra_files: Mapping[str, Any] | None = None,
 ) -> dict:
-    """Write `{split}.jsonl` for each split, `ans2label.json` if given, then `meta.json` (last).
+    """Write `{split}.jsonl` for each split, `ans2label.json` if given, the JSON files of
+    `extra_files` (file name -> object, e.g. a classification label map), then `meta.json` (last).
 
     `meta` gets `created` and `files`, and the first problems if any. Files a previous conversion
     wrote into the same folder (as its meta.json lists them, and its problems.log) that this one
@@ -351,6 +399,9 @@ def write_txt_db(
     if ans2label is not None:
         write_json_atomic(out / "ans2label.json", dict(ans2label))
         files.append("ans2label.json")
+    for name, obj in (extra_files or {}).items():
+        write_json_atomic(out / name, obj)
+        files.append(name)
     for name in old_files - set(files):
         (out / name).unlink(missing_ok=True)
     if problems is None or not len(problems):

@@ -87,3 +87,37 @@ def test_load_ans2label_clipbert_name_and_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no answer vocabulary"):
         load_ans2label(tmp_path / "empty")
+
+
+def test_load_split_reads_clipbert_records(tmp_path):
+    # ClipBERT's txt_db layouts (jayleicn/ClipBERT src/tasks/run_video_qa.py, run_video_retrieval.py,
+    # run_msrvtt_mc.py): no question ids in QA files, gif_name / clip_name / video_id for the video
+    action = {"gif_name": "tumblr_nk172bbdPI1u1lr18o1_250", "question": "What does the butterfly do 10 or more than 10 times ?",
+              "options": ["stuff marshmallow", "holds a phone towards face", "fall over", "talk", "flap wings"], "answer": 4}
+    frameqa = {"gif_name": "tumblr_no73q2fm0I1uuf348o1_250", "question": "what is being placed in the white ice cream cone ?",
+               "answer": "cookie", "answer_type": "object"}
+    msrvtt_qa = {"answer": "couch", "question": "what are three people sitting on?", "video_id": "video6513",
+                 "answer_type": "what"}
+    write_jsonl(tmp_path / "qa.jsonl", [action, frameqa, msrvtt_qa])
+    assert load_split(tmp_path, "qa") == [
+        {**action, "qid": 0, "video_id": "tumblr_nk172bbdPI1u1lr18o1_250"},
+        {**frameqa, "qid": 1, "video_id": "tumblr_no73q2fm0I1uuf348o1_250"},
+        {**msrvtt_qa, "qid": 2},  # video_id is ClipBERT's name too
+    ]
+    ret = {"caption": "a man is singing", "clip_name": "video9770"}
+    mc = {"qid": "mc0", "clip_name": "video7010", "answer": 2, "options": ["a", "b", "c", "d", "e"]}
+    write_jsonl(tmp_path / "ret.jsonl", [ret, mc])
+    assert load_split(tmp_path, "ret") == [
+        {**ret, "cid": 0, "video_id": "video9770"},
+        {**mc, "video_id": "video7010"},
+    ]
+    # question_id becomes qid; a field present is never replaced
+    both = [{"question_id": 17, "question": "q", "answer": "a", "gif_name": "g"},
+            {"qid": "x", "question_id": 3, "video_id": "v", "clip_name": "c", "caption": "t", "cid": "c9"},
+            {"video_id": "k", "label": 3}]
+    write_jsonl(tmp_path / "mixed.jsonl", both)
+    assert load_split(tmp_path, "mixed") == [
+        {**both[0], "qid": 17, "video_id": "g"},
+        both[1],
+        both[2],  # a classification record: nothing to add
+    ]

@@ -67,6 +67,25 @@ def config(data: dict, output_dir: Path, **retrieval) -> TrainConfig:
     })
 
 
+def test_hard_negatives_are_other_captions_of_the_batch_drawn_by_similarity(data, tmp_path):
+    task = build_task(config(data, tmp_path, itm_negatives="hard"), tmp_path)
+    dataset = task.dataset("train", train=True)
+    assert dataset[0]["labels"] == [1]  # positives only: the loss draws the negatives
+    batch = task.collator([dataset[i] for i in range(4)])
+    similarity = torch.full((4, 4), -30.0)
+    similarity[2, 0] = similarity[3, 1] = similarity[0, 2] = similarity[1, 3] = 30.0  # caption j "looks like" video i
+    torch.manual_seed(0)
+    pairs = task._hard_negative_pairs(batch, similarity)
+    assert pairs["video_index"].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert pairs["labels"].tolist() == [1, 0, 0] * 4
+    ids = [tuple(t.tolist()) for t in batch["input_ids"]]
+    picked = [ids.index(tuple(t.tolist())) for t in pairs["input_ids"]]
+    for v in range(4):
+        own, negs = picked[3 * v], picked[3 * v + 1 : 3 * v + 3]
+        assert own == v and v not in negs
+        assert negs[0] == {0: 2, 1: 3, 2: 0, 3: 1}[v]  # the hardest caption is drawn first
+
+
 def test_itm_batches_pair_each_video_with_its_caption_and_negatives_of_other_videos(data, tmp_path):
     task = build_task(config(data, tmp_path), tmp_path)
     dataset = task.dataset("train", train=True)
@@ -84,9 +103,12 @@ def test_itm_batches_pair_each_video_with_its_caption_and_negatives_of_other_vid
     assert batch["input_ids"].shape[0] == 6 and batch["frames"].shape[:2] == (2, 1)
 
 
-@pytest.mark.parametrize("objective,loss_type", [("itm", "ce"), ("itm", "rank"), ("contrastive", "ce"), ("itm+contrastive", "ce")])
-def test_two_steps_on_one_batch_lower_the_loss(data, tmp_path, objective, loss_type):
-    cfg = config(data, tmp_path, objective=objective, loss_type=loss_type)
+@pytest.mark.parametrize("objective,loss_type,negatives", [
+    ("itm", "ce", "random"), ("itm", "rank", "random"), ("contrastive", "ce", "random"),
+    ("itm+contrastive", "ce", "random"), ("itm+contrastive", "ce", "hard"),
+])
+def test_two_steps_on_one_batch_lower_the_loss(data, tmp_path, objective, loss_type, negatives):
+    cfg = config(data, tmp_path, objective=objective, loss_type=loss_type, itm_negatives=negatives)
     task = build_task(cfg, tmp_path)
     batch = next(iter(DataLoader(task.dataset("train", train=True), batch_size=4, collate_fn=task.collator)))
     torch.manual_seed(0)

@@ -58,6 +58,8 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "backbone": "tiny_cnn",
             "backbone_channels": 16,
             "backbone_blocks": 3,  # 32 x 32 frames -> 4 x 4 grids
+            "backbone_dir": None,  # tiny_cnn: trained from scratch
+            "backbone_stride": 32,  # (efficientnet_lite0 only)
             "fusion": "concat",
             "text_model_dir": None,
             "hidden_size": 32,
@@ -68,6 +70,7 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "max_text_len": 16,
             "pool": "cls",
             "embed_dim": 16,
+            "frozen_bn": False,
         },
         "retrieval": {
             "objective": "itm",
@@ -96,6 +99,7 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
         "grad_accum_steps": 1,
         "amp": "none",
         "valid_every_epochs": 1,
+        "save_every_steps": 0,
         "log_every_steps": 1,
         "seed": 11,
         "num_workers": 0,

@@ -6,7 +6,8 @@
 
 Open-ended QA records carry `qid`, `video_id`, `question`, `answer` and optionally `answer_type`;
 other fields from the source are kept as they are. ClipBERT's own txt_db folders are read as they
-are (their vocabulary file is `train_ans2label.json`, found as a fallback).
+are: `load_split` adds our field names to their records (`from_clipbert`), and their vocabulary
+file, `train_ans2label.json`, is found as a fallback.
 
 Reading malformed input raises `sparsevl.problems.BadInputError` naming the file and line; a
 missing file or split raises `FileNotFoundError` saying what is there instead. Writes are atomic
@@ -113,7 +114,34 @@ def load_split(txt_db_dir: str | os.PathLike, split: str) -> list[dict]:
         have = available_splits(d)
         listed = ", ".join(have) if have else "none (no *.jsonl file)"
         raise FileNotFoundError(f"split {split!r} not found in txt_db {d}; available splits: {listed}")
-    return read_jsonl(path)
+    return [from_clipbert(record, i) for i, record in enumerate(read_jsonl(path))]
+
+
+# ClipBERT's txt_db names (jayleicn/ClipBERT, src/tasks/run_video_qa.py, run_video_retrieval.py,
+# run_msrvtt_mc.py): the video is `gif_name` (TGIF-QA), `clip_name` (MSRVTT retrieval and
+# multiple choice) or `video_id` (MSRVTT-QA); QA records carry no id: ClipBERT numbers them.
+CLIPBERT_VIDEO_FIELDS = ("gif_name", "clip_name")
+
+
+def from_clipbert(record: dict, index: int) -> dict:
+    """A record of ClipBERT's txt_db with this project's field names added (a field already
+    present is never replaced): `qid` from `question_id`, or, for a question (`question` or
+    `options`) without either, its position in the file, as ClipBERT numbers its questions;
+    `cid` of a caption without one, its position; `video_id` from `gif_name` or `clip_name`.
+    `answer`, `answer_type`, `options` and `caption` have the same names in both."""
+    if "qid" not in record:
+        if "question_id" in record:
+            record["qid"] = record["question_id"]
+        elif "question" in record or "options" in record:
+            record["qid"] = index
+    if "cid" not in record and "caption" in record:
+        record["cid"] = index
+    if "video_id" not in record:
+        for name in CLIPBERT_VIDEO_FIELDS:
+            if name in record:
+                record["video_id"] = record[name]
+                break
+    return record
 
 
 def load_ans2label(txt_db_dir: str | os.PathLike) -> dict[str, int]:

@@ -16,14 +16,27 @@ from sparsevl.models.backbones import TinyCNN
 from sparsevl.models.cross_encoder import CrossEncoder
 from sparsevl.models.fusion import ConcatFusion, MeanFusion, TimeEmbedFusion
 from sparsevl.models.matching import VideoTextMatchingModel
+from sparsevl.models.pretrained import (
+    CHECKPOINT_LAYOUTS,
+    checkpoint_path,
+    load_clip_vit,
+    load_efficientnet_lite0,
+    load_resnet50,
+)
 from sparsevl.models.video_qa import VideoQAModel, VisualEncoder
 
 
 @dataclasses.dataclass
 class ModelConfig:
-    backbone: Literal["tiny_cnn"] = "tiny_cnn"
+    # docs/backbones.md: each backbone, its checkpoint layout, normalisation and grid stride
+    backbone: Literal["tiny_cnn", "efficientnet_lite0", "resnet50", "clip_vit"] = "tiny_cnn"
     backbone_channels: int = 128  # channels of the grid features (tiny_cnn)
     backbone_blocks: int = 4  # stride-2 blocks: grid = frame size / 2**blocks (tiny_cnn)
+    # The local checkpoint (folder or file) of a pretrained backbone; required for all but tiny_cnn.
+    backbone_dir: str | None = None
+    # efficientnet_lite0: the grid after the head conv (32: 1280 channels, 7 x 7 at 224 px) or the
+    # 112-channel stage (16: 8 x 8 at 128 px). resnet50 is fixed at 32, clip_vit at its patch size.
+    backbone_stride: Literal[16, 32] = 32
     fusion: Literal["mean", "concat", "time_embed"] = "concat"
     # A BERT-layout folder (config.json, weights, vocab.txt). None: a randomly initialised BERT of
     # the size below, with a word vocabulary built from the training questions.
@@ -38,14 +51,22 @@ class ModelConfig:
     # final states.
     pool: Literal["cls", "text_mean"] = "cls"
     embed_dim: int = 128  # the dual encoder's joint embedding (retrieval)
+    # keep the backbone's BatchNorm statistics fixed (ClipBERT's frozen BN): batch-independent
+    # features, so training on N processes equals training on one with the same global batch
+    frozen_bn: bool = False
 
     def validate(self) -> None:
         if self.text_model_dir is None and self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not a multiple of num_heads {self.num_heads}")
+        if self.backbone in CHECKPOINT_LAYOUTS and self.backbone_dir is None:
+            checkpoint_path(self.backbone, None)  # raises: names backbone_dir and what to put there
 
 
 BACKBONES = {
     "tiny_cnn": lambda cfg: TinyCNN(cfg.backbone_channels, num_blocks=cfg.backbone_blocks),
+    "efficientnet_lite0": lambda cfg: load_efficientnet_lite0(cfg.backbone_dir, cfg.backbone_stride),
+    "resnet50": lambda cfg: load_resnet50(cfg.backbone_dir),
+    "clip_vit": lambda cfg: load_clip_vit(cfg.backbone_dir),
 }
 FUSIONS = {"mean": MeanFusion, "concat": ConcatFusion, "time_embed": TimeEmbedFusion}
 
@@ -75,7 +96,7 @@ def build_bert(cfg: ModelConfig, vocab_size: int) -> BertModel:
 def build_visual_encoder(cfg: ModelConfig, num_frm: int) -> VisualEncoder:
     backbone = BACKBONES[cfg.backbone](cfg)
     fusion = FUSIONS[cfg.fusion](backbone.out_channels, num_frm)
-    return VisualEncoder(backbone, fusion)
+    return VisualEncoder(backbone, fusion, cfg.frozen_bn)
 
 
 def build_towers(cfg: ModelConfig, num_frm: int, vocab_size: int) -> tuple[VisualEncoder, CrossEncoder]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from sparsevl.data.clips import videos_in_store
@@ -26,6 +26,7 @@ from sparsevl.data.matching_dataset import (
     VideoClipsDataset,
     option_texts,
 )
+from sparsevl.dist import Dist
 from sparsevl.models.factory import build_matching_model
 from sparsevl.problems import ProblemLog
 from sparsevl.tables import format_table
@@ -63,20 +64,15 @@ class RetrievalTask(_MatchingTask):
         return [r["caption"] for r in records]
 
     def dataset(self, split: str, train: bool) -> CaptionTrainDataset:
-        neg = self.cfg.retrieval.itm_neg_size if "itm" in self.cfg.retrieval.objective else 0
+        rc = self.cfg.retrieval
+        # hard negatives are drawn from the batch by the loss, so the dataset gives positives only
+        neg = rc.itm_neg_size if "itm" in rc.objective and rc.itm_negatives == "random" else 0
         return CaptionTrainDataset(self.data.records(split), self.data.clip_reader(train), neg, self.cfg.seed, self.problems)
 
     def loss(self, model, batch: dict) -> torch.Tensor:
         rc = self.cfg.retrieval
         clips = model.encode_clips(batch["frames"])
         total = clips.new_zeros((), dtype=torch.float32)
-        if "itm" in rc.objective:
-            logits = self.itm_logits(model, batch, clips).float()
-            if rc.loss_type == "ce":
-                total = total + F.cross_entropy(logits, batch["labels"])
-            else:  # ClipBERT's rank loss: each negative's sigmoid score `margin` below its positive's
-                scores = torch.sigmoid(model.match_score(logits)).view(len(clips), -1)
-                total = total + (rc.margin + scores[:, 1:] - scores[:, :1]).clamp(min=0).mean()
         if "contrastive" in rc.objective:
             positive = batch["labels"] == 1  # one per video, in video order
             texts = model.text_embedding(batch["input_ids"][positive], batch["attention_mask"][positive])
@@ -84,10 +80,42 @@ class RetrievalTask(_MatchingTask):
             logits = model.temperature_scale() * texts @ videos.T
             target = torch.arange(len(videos), device=logits.device)
             total = total + (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+        if "itm" in rc.objective:
+            if rc.itm_negatives == "hard":
+                batch = self._hard_negative_pairs(batch, logits.detach())
+            logits = self.itm_logits(model, batch, clips).float()
+            if rc.loss_type == "ce":
+                total = total + F.cross_entropy(logits, batch["labels"])
+            else:  # ClipBERT's rank loss: each negative's sigmoid score `margin` below its positive's
+                scores = torch.sigmoid(model.match_score(logits)).view(len(clips), -1)
+                total = total + (rc.margin + scores[:, 1:] - scores[:, :1]).clamp(min=0).mean()
         return total
 
+    def _hard_negative_pairs(self, batch: dict, similarity: torch.Tensor) -> dict:
+        """`similarity`: the contrastive logits (caption, video) of the batch."""
+        """ITM pairs whose negatives are the batch's other captions, drawn in proportion to how well
+        the dual encoder thinks they match the video (softmax of similarity): random captions are
+        too easy to teach the cross-encoder to rank close candidates (ALBEF's hard negatives)."""
+        n = len(similarity)
+        k = min(self.cfg.retrieval.itm_neg_size, n - 1)
+        weights = similarity.T.float().softmax(dim=1) + 1e-12  # (video, caption)
+        weights.fill_diagonal_(0)  # never the video's own caption
+        negatives = torch.multinomial(weights, k) if k > 0 else weights.new_zeros((n, 0), dtype=torch.long)
+        text_index = torch.cat([torch.arange(n, device=negatives.device)[:, None], negatives], dim=1).reshape(-1)
+        labels = torch.zeros(n, k + 1, dtype=torch.long, device=negatives.device)
+        labels[:, 0] = 1
+        return {
+            "input_ids": batch["input_ids"][text_index],
+            "attention_mask": batch["attention_mask"][text_index],
+            "video_index": torch.arange(n, device=negatives.device).repeat_interleave(k + 1),
+            "labels": labels.reshape(-1),
+        }
+
     @torch.no_grad()
-    def evaluate(self, model, split: str, device: torch.device, autocast=contextlib.nullcontext) -> Evaluation:
+    def evaluate(
+        self, model, split: str, device: torch.device, autocast=contextlib.nullcontext, dist: Dist = Dist()
+    ) -> Evaluation:
+        """Every process encodes every video and scores its share of the captions; all get every row."""
         rc = self.cfg.retrieval
         records = self.data.records(split)
         present = videos_in_store((r["video_id"] for r in records), self.data.vis_db, self.problems, "caption(s)")
@@ -97,30 +125,35 @@ class RetrievalTask(_MatchingTask):
         text_to_video = np.array([column[r["video_id"]] for r in records], dtype=np.int64)
         was_training = model.training
         model.eval()
+        mine = dist.shard(records)
         with autocast():
             clips, video_emb = self._encode_videos(model, video_ids, device, need_embedding=rc.eval_mode != "cross")
-            texts = self.collator.tokenize([r["caption"] for r in records])
-            texts = to_device(texts, device)
+            texts = to_device(self.collator.tokenize([r["caption"] for r in mine] or [""]), device)
             if rc.eval_mode == "cross":
-                scores = self._cross_scores(model, texts, clips, torch.arange(len(video_ids)).expand(len(records), -1))
+                scores = self._cross_scores(model, texts, clips, torch.arange(len(video_ids)).expand(len(mine), -1))
             else:
                 text_emb = torch.cat([
                     model.text_embedding(texts["input_ids"][i:i + 256], texts["attention_mask"][i:i + 256])
-                    for i in range(0, len(records), 256)
-                ]) if records else video_emb.new_zeros((0, video_emb.shape[1]))
+                    for i in range(0, len(mine), 256)
+                ] or [video_emb.new_zeros((0, video_emb.shape[1]))])
                 scores = text_emb @ video_emb.T
                 if rc.eval_mode == "rerank":
-                    k = min(rc.rerank_k, len(video_ids))
-                    candidates = scores.topk(k, dim=1).indices
+                    candidates = scores.topk(min(rc.rerank_k, len(video_ids)), dim=1).indices
                     rescored = self._cross_scores(model, texts, clips, candidates)
         model.train(was_training)
+        # every process gets the rows of every caption, in the split's order
+        scores = torch.tensor(dist.gather_lists(scores.float().cpu().tolist())).view(len(records), len(video_ids))
+        if rc.eval_mode == "rerank":
+            k = candidates.shape[1]
+            candidates = torch.tensor(dist.gather_lists(candidates.cpu().tolist()), dtype=torch.long).view(-1, k)
+            rescored = torch.tensor(dist.gather_lists(rescored.float().cpu().tolist())).view(-1, k)
         files = {"video_ids": video_ids, "cids": [r["cid"] for r in records], "text_to_video": text_to_video.tolist()}
         if rc.eval_mode == "rerank":
-            metrics = topk_metrics(candidates.cpu(), rescored.cpu(), text_to_video, len(video_ids))
-            files["topk"] = {"indices": candidates.tolist(), "scores": rescored.float().cpu().tolist()}
+            metrics = topk_metrics(candidates, rescored, text_to_video, len(video_ids))
+            files["topk"] = {"indices": candidates.tolist(), "scores": rescored.tolist()}
         else:
-            metrics = retrieval_metrics(scores.cpu(), text_to_video)
-            files["scores"] = scores.float().cpu().tolist()
+            metrics = retrieval_metrics(scores, text_to_video)
+            files["scores"] = scores.tolist()
         flat = {f"{d}_{name}": value for d in ("t2v", "v2t") if d in metrics for name, value in metrics[d].items()
                 if isinstance(value, (int, float))}
         return Evaluation(
@@ -179,11 +212,14 @@ class MultipleChoiceTask(_MatchingTask):
         return torch.stack(losses).mean()
 
     @torch.no_grad()
-    def evaluate(self, model, split: str, device: torch.device, autocast=contextlib.nullcontext) -> Evaluation:
+    def evaluate(
+        self, model, split: str, device: torch.device, autocast=contextlib.nullcontext, dist: Dist = Dist()
+    ) -> Evaluation:
         was_training = model.training
         model.eval()
         predictions = []
-        loader = self.loader(self.dataset(split, train=False), self.cfg.val_batch_size)
+        dataset = self.dataset(split, train=False)
+        loader = self.loader(Subset(dataset, dist.shard(list(range(len(dataset))))), self.cfg.val_batch_size)
         for batch in tqdm(loader, desc=f"predict {split}", unit="batch", leave=False):
             batch = to_device(batch, device)
             with autocast():
@@ -193,6 +229,7 @@ class MultipleChoiceTask(_MatchingTask):
                 predictions.append({"qid": qid, "answer": int(s.argmax()), "truth": int(lab.argmax()),
                                     "scores": s.tolist()})
         model.train(was_training)
+        predictions = dist.gather_lists(predictions)
         correct = sum(p["answer"] == p["truth"] for p in predictions)
         accuracy = 100.0 * correct / len(predictions) if predictions else 0.0
         table = format_table(("Split", "Accuracy", "Correct", "Total"),

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from sparsevl.data.qa_dataset import IGNORE_LABEL, QACollator, VideoQADataset
 from sparsevl.data.txt_db import load_ans2label
+from sparsevl.dist import Dist
 from sparsevl.models.factory import build_video_qa_model
 from sparsevl.problems import ProblemLog
 from sparsevl.tasks.common import Evaluation, RunData, to_device
@@ -46,10 +47,13 @@ class VideoQATask:
 
     @torch.no_grad()
     def predict(
-        self, model: torch.nn.Module, split: str, device: torch.device, autocast=contextlib.nullcontext
+        self, model: torch.nn.Module, split: str, device: torch.device, autocast=contextlib.nullcontext,
+        dist: Dist = Dist(),
     ) -> list[dict]:
-        """ActivityNet-QA's prediction format: [{"question_id", "answer"}], answers from `inference_n_clips`."""
+        """ActivityNet-QA's prediction format: [{"question_id", "answer"}], answers from `inference_n_clips`.
+        Under several processes each answers its share of the videos and all get every prediction."""
         dataset = self.dataset(split, train=False)
+        dataset = Subset(dataset, dist.shard(list(range(len(dataset)))))
         loader = DataLoader(
             dataset, batch_size=self.cfg.val_batch_size, collate_fn=self.collator, num_workers=self.cfg.num_workers
         )
@@ -66,7 +70,7 @@ class VideoQATask:
             for qid, label in zip(batch["qids"], logits.argmax(-1).tolist()):
                 predictions.append({"question_id": qid, "answer": self.label2ans[label]})
         model.train(was_training)
-        return predictions
+        return dist.gather_lists(predictions)
 
     def report(self, split: str, predictions: list[dict]) -> Report:
         truth = [
@@ -75,8 +79,10 @@ class VideoQATask:
         ]
         return accuracy_by_type({p["question_id"]: p["answer"] for p in predictions}, truth)
 
-    def evaluate(self, model, split: str, device: torch.device, autocast=contextlib.nullcontext) -> Evaluation:
-        predictions = self.predict(model, split, device, autocast)
+    def evaluate(
+        self, model, split: str, device: torch.device, autocast=contextlib.nullcontext, dist: Dist = Dist()
+    ) -> Evaluation:
+        predictions = self.predict(model, split, device, autocast, dist)
         report = self.report(split, predictions)
         return Evaluation(
             metrics={r.name: r.accuracy for r in report.rows if r.total},

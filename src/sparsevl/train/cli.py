@@ -11,6 +11,10 @@ ACCEPTS_CONFIG_OVERRIDES = True
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="JSON config (see configs/)")
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue the run in output_dir from its latest checkpoint (same config), ending as an uninterrupted run would",
+    )
     parser.epilog = "Any config key can be overridden: --lr 3e-4 --model.fusion mean --num_epochs 2"
 
 
@@ -22,6 +26,6 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(TrainConfig, args.config, args.overrides)
     except ConfigError as e:
         raise SystemExit(f"config error: {e}")
-    train(cfg)
+    train(cfg, resume=args.resume)
     print(f"run folder: {cfg.output_dir}")
     return 0

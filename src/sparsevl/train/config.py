@@ -15,6 +15,9 @@ class RetrievalConfig:
     # what retrieval trains: the cross-encoder's ITM head, the dual encoder, or both (summed)
     objective: Literal["itm", "contrastive", "itm+contrastive"] = "itm"
     itm_neg_size: int = 1  # negative captions per video for the ITM loss (ClipBERT's name)
+    # where ITM negatives come from: random captions of the split (ClipBERT), or the batch's other
+    # captions drawn by dual-encoder similarity (needs the contrastive objective)
+    itm_negatives: Literal["random", "hard"] = "random"
     loss_type: Literal["ce", "rank"] = "ce"  # ITM loss: 2-way cross-entropy, or ClipBERT's ranking hinge
     margin: float = 0.2  # of the rank loss, on sigmoid match scores
     # how evaluation scores pairs: every pair by the cross-encoder (ClipBERT), dual-encoder
@@ -58,6 +61,7 @@ class TrainConfig:
 
     # bookkeeping
     valid_every_epochs: int = 1  # validate and checkpoint every N epochs (and at the end)
+    save_every_steps: int = 0  # > 0: also checkpoint every N steps, for resuming long epochs
     log_every_steps: int = 10
     seed: int = 42
     num_workers: int = 0
@@ -65,6 +69,8 @@ class TrainConfig:
     on_error: Literal["skip", "stop"] = "skip"  # a record whose video has no frames
 
     def validate(self) -> None:
+        if self.retrieval.itm_negatives == "hard" and self.retrieval.objective != "itm+contrastive":
+            raise ValueError("retrieval.itm_negatives = hard needs retrieval.objective = itm+contrastive")
         for name in ("txt_db", "vis_db", "output_dir"):
             if not getattr(self, name):
                 raise ValueError(f"{name} must be set")

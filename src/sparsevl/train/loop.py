@@ -17,16 +17,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from sparsevl.config import save_config
+from sparsevl.dist import Dist, init_distributed
 from sparsevl.data.txt_db import write_json_atomic
 from sparsevl.problems import ProblemLog
 from sparsevl.tasks.common import Evaluation, to_device
 from sparsevl.tasks.matching import MultipleChoiceTask, RetrievalTask
 from sparsevl.tasks.video_qa import VideoQATask
-from sparsevl.train.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from sparsevl.train.checkpoint import checkpoint_path, latest_checkpoint, load_checkpoint, save_checkpoint
 from sparsevl.train.config import TrainConfig
 from sparsevl.train.logger import RunLogger
 from sparsevl.train.optim import build_optimizer, warmup_linear_schedule
@@ -40,12 +41,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def autocast_factory(amp: str, device: torch.device):
     """A zero-argument context factory for the configured mixed precision ('none': full precision)."""
     if amp == "none":
@@ -54,85 +49,178 @@ def autocast_factory(amp: str, device: torch.device):
     return lambda: torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def build_task(cfg: TrainConfig, run_dir: Path):
-    problems = ProblemLog(run_dir / "problems.log", on_error=cfg.on_error)
+def build_task(cfg: TrainConfig, run_dir: Path, rank: int = 0):
+    log_name = "problems.log" if rank == 0 else f"problems.rank{rank}.log"
+    problems = ProblemLog(Path(run_dir) / log_name, on_error=cfg.on_error)
     return TASKS[cfg.task](cfg, run_dir, problems)
 
 
-def train(cfg: TrainConfig, progress: bool = True) -> dict:
-    """Train, validating and checkpointing every `valid_every_epochs`. Returns the last validation."""
+class EpochSampler(Sampler):
+    """Every epoch one order of the whole dataset, drawn from (seed, epoch) and the same in every
+    process; process r takes positions r, r + n, r + 2n, ... of it. So the global batch of a step
+    is the same whatever the number of processes, and a resumed run can start mid-epoch.
+
+    The last `len % world_size` items of each epoch's order are left out, so that every process
+    takes the same number of steps (a process waiting for a step its peers never take would hang).
+    """
+
+    def __init__(self, num_items: int, seed: int, rank: int = 0, world_size: int = 1):
+        self.num_items, self.seed, self.rank, self.world_size = num_items, seed, rank, world_size
+        self.epoch, self.start = 0, 0
+
+    def set_position(self, epoch: int, start: int = 0) -> None:
+        """Iterate epoch `epoch` of this process's share, skipping its first `start` items."""
+        self.epoch, self.start = epoch, start
+
+    def __len__(self) -> int:
+        return self.num_items // self.world_size - self.start
+
+    def __iter__(self):
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.num_items)
+        usable = self.num_items - self.num_items % self.world_size
+        mine = order[:usable][self.rank :: self.world_size]
+        return iter(mine[self.start :].tolist())
+
+
+def _rng_states() -> dict:
+    """The global generators (dropout draws from torch's), as plain values `weights_only` can load."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "numpy": [kind, keys.tolist(), pos, has_gauss, cached],
+            "python": random.getstate()}
+
+
+def _restore_rng(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def train(cfg: TrainConfig, progress: bool = True, resume: bool = False) -> dict:
+    """Train, validating and checkpointing every `valid_every_epochs` (and every `save_every_steps`).
+    Returns the last validation. `resume`: continue from the run folder's latest checkpoint."""
+    dist = init_distributed()
+    try:
+        return _train(cfg, dist, progress and dist.is_main, resume)
+    except BaseException as e:
+        if dist.world_size > 1 and not isinstance(e, KeyboardInterrupt):
+            print(f"[rank {dist.rank}/{dist.world_size}] training failed: {type(e).__name__}: {e}", flush=True)
+        raise
+    finally:
+        dist.close()
+
+
+def _train(cfg: TrainConfig, dist: Dist, progress: bool, resume: bool) -> dict:
     run_dir = Path(cfg.output_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / "config.json")
+    resume_from = latest_checkpoint(run_dir) if resume else None
+    if resume and resume_from is None:
+        raise FileNotFoundError(f"--resume: no checkpoint in {run_dir / 'ckpt'} to resume from")
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.json")
     seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
+    device = dist.device(cfg.device)
     autocast = autocast_factory(cfg.amp, device)
 
-    task = build_task(cfg, run_dir)
+    # the main process builds the run's vocabulary (if any) before the others read it
+    task = build_task(cfg, run_dir, dist.rank) if dist.is_main else None
+    dist.barrier()
+    task = task or build_task(cfg, run_dir, dist.rank)
     train_set = task.dataset(cfg.train_split, train=True)
+    sampler = EpochSampler(len(train_set), cfg.seed, dist.rank, dist.world_size)
     loader = DataLoader(
-        train_set,
-        batch_size=cfg.train_batch_size,
-        shuffle=True,
-        drop_last=False,
-        collate_fn=task.collator,
+        train_set, batch_size=cfg.train_batch_size, sampler=sampler, collate_fn=task.collator,
         num_workers=cfg.num_workers,
-        generator=torch.Generator().manual_seed(cfg.seed),
     )
     model = task.build_model().to(device)
     optimizer = build_optimizer(model, cfg.lr, cfg.backbone_lr, cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum_steps)
+    batches_per_epoch = math.ceil(len(train_set) // dist.world_size / cfg.train_batch_size)
+    steps_per_epoch = math.ceil(batches_per_epoch / cfg.grad_accum_steps)
     total_steps = cfg.max_steps or steps_per_epoch * cfg.num_epochs
     scheduler = warmup_linear_schedule(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
     # fp16 needs loss scaling against underflow; bf16 and full precision do not.
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
-    logger = RunLogger(run_dir)
-    print(
-        f"train: {train_set.describe()}, "
-        f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, {total_steps} steps on {device}"
-    )
+    step, epoch, batch_in_epoch, skipped_steps = 0, 0, 0, 0
+    if resume_from is not None:
+        state = load_checkpoint(resume_from)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        _restore_rng(state["rng"])
+        step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        skipped_steps = state.get("skipped_steps", 0)
+    optimizer = dist.prepare(model, optimizer, cfg.grad_accum_steps)
+    logger = RunLogger(run_dir, enabled=dist.is_main)
+    if dist.is_main:
+        print(
+            f"train: {train_set.describe()}, {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
+            f"{total_steps} steps on {device}"
+            + (f", {dist.world_size} processes ({dist.backend})" if dist.world_size > 1 else "")
+            + (f", resuming at step {step} from {resume_from.name}" if resume_from else "")
+        )
 
-    step, last_val, start = 0, {}, time.time()
+    def save(epoch: int, batch_in_epoch: int) -> None:
+        if dist.is_main:
+            save_checkpoint(checkpoint_path(run_dir, step), {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "rng": _rng_states(),
+                "step": step, "epoch": epoch, "batch_in_epoch": batch_in_epoch, "skipped_steps": skipped_steps,
+            })
+
+    last_val, start = {}, time.time()
     epochs = math.ceil(total_steps / steps_per_epoch)
     model.train()
-    for epoch in range(epochs):
+    while step < total_steps and epoch < epochs:
         train_set.set_epoch(epoch)
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", disable=not progress, leave=False)
-        for i, batch in enumerate(bar):
+        sampler.set_position(epoch, batch_in_epoch * cfg.train_batch_size)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", disable=not progress, leave=False,
+                   initial=batch_in_epoch, total=batches_per_epoch)
+        for batch in bar:
             batch = to_device(batch, device)
             with autocast():
                 loss = task.loss(model, batch)
             scaler.scale(loss / cfg.grad_accum_steps).backward()
-            if (i + 1) % cfg.grad_accum_steps and i + 1 != len(loader):
+            batch_in_epoch += 1
+            if batch_in_epoch % cfg.grad_accum_steps and batch_in_epoch != batches_per_epoch:
                 continue
+            dist.average_gradients(model)
             scaler.unscale_(optimizer)
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
+            scale_before = scaler.get_scale()
+            with dist.step_context():
+                scaler.step(optimizer)
             scaler.update()
+            skipped_steps += scaler.is_enabled() and scaler.get_scale() < scale_before  # fp16 overflow: skipped
             optimizer.zero_grad(set_to_none=True)
             scheduler.step()
             step += 1
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if step % cfg.log_every_steps == 0:
-                logger.log(step, "train", {"loss": loss.item(), "lr": scheduler.get_last_lr()[0], "epoch": epoch})
+                metrics = {"loss": dist.all_reduce_mean(loss.item()), "lr": scheduler.get_last_lr()[0], "epoch": epoch}
+                if scaler.is_enabled():
+                    metrics.update(loss_scale=scaler.get_scale(), skipped_steps=skipped_steps)
+                logger.log(step, "train", metrics)
+            if cfg.save_every_steps and step % cfg.save_every_steps == 0 and batch_in_epoch < batches_per_epoch:
+                save(epoch, batch_in_epoch)
             if step >= total_steps:
                 break
-        last_epoch = step >= total_steps or epoch == epochs - 1
-        if (epoch + 1) % cfg.valid_every_epochs == 0 or last_epoch:
-            save_checkpoint(
-                checkpoint_path(run_dir, step),
-                {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                 "scheduler": scheduler.state_dict(), "step": step, "epoch": epoch + 1},
-            )
+        epoch_done = batch_in_epoch >= batches_per_epoch
+        if epoch_done:
+            epoch, batch_in_epoch = epoch + 1, 0
+        if epoch % cfg.valid_every_epochs == 0 or step >= total_steps:
+            save(epoch, batch_in_epoch)
             if cfg.val_split:
-                result = task.evaluate(model, cfg.val_split, device, autocast)
+                result = task.evaluate(model, cfg.val_split, device, autocast, dist)
                 last_val = result.metrics
                 logger.log(step, "val", last_val)
-                tqdm.write(f"epoch {epoch + 1} step {step} ({time.time() - start:.0f}s): val {result.headline}")
-        if step >= total_steps:
-            break
+                if dist.is_main:
+                    tqdm.write(f"epoch {epoch} step {step} ({time.time() - start:.0f}s): val {result.headline}")
     logger.close()
+    if skipped_steps and dist.is_main:
+        print(f"fp16: {skipped_steps} step(s) skipped for overflowed gradients")
     if len(task.problems):
         print(task.problems.summary())
     return last_val
@@ -141,7 +229,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict:
 def evaluate(cfg: TrainConfig, checkpoint: str | Path, split: str) -> tuple[Evaluation, dict[str, Path]]:
     """Evaluate `split` with a checkpoint; write the task's result files to results/."""
     run_dir = Path(cfg.output_dir)
-    device = resolve_device(cfg.device)
+    device = Dist().device(cfg.device)
     task = build_task(cfg, run_dir)
     model = task.build_model()
     state = load_checkpoint(checkpoint)

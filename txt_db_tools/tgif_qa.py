@@ -1,0 +1,195 @@
+"""TGIF-QA (published release) -> txt_db, one task per txt_db.
+
+    python -m txt_db_tools.tgif_qa --ann-dir DIR --out TXT_DB --task frameqa|action|transition|count
+                                   [--top-k K] [--ans2label FILE] [--on-error skip|stop]
+
+DIR holds the published `Train_{task}_question.csv` and `Test_{task}_question.csv`
+(YunseokJANG/tgif-qa, dataset/): tab-separated, a header line, CSV quoting (a field holding a
+quote is written between quotes, its quotes doubled). They become the splits `train` and `test` (TGIF-QA has no val
+split). Columns: gif_name, question, then
+- frameqa: answer, type (0 object, 1 number, 2 color, 3 location), vid_id, key, description;
+- action, transition: a1 .. a5, answer (0-based index: 0 is a1), vid_id, key;
+- count: answer (the count), vid_id, key.
+
+Records, in file order, `qid` = vid_id (e.g. FRAMEQA1159, unique per file), `video_id` =
+gif_name (the GIF's file stem), the other columns kept as strings (key, description):
+- frameqa (open-ended QA): {qid, video_id, question, answer, answer_type: object|number|color|
+  location, type: the code as an int} + ans2label.json;
+- action, transition (multiple choice): {qid, video_id, question, options: [a1..a5], answer: int};
+- count (open-ended QA): {qid, video_id, question, answer: the count as a string ("3"),
+  answer_type: "count", count: the same as an int} + ans2label.json.
+
+ClipBERT's txt_db (jayleicn/ClipBERT, src/tasks/run_video_qa.py, `mk_tgif_qa_dataloader`) has
+the same layout for frameqa, action and transition (gif_name, question, answer, answer_type as the
+lower-case names, options); its released configs have no count task (src/configs/config.py,
+`get_video_qa_args`: task in action, transition, frameqa, msrvtt_qa), and the leftover regression
+branch of run_video_qa.py would train on `int(answer)` with MSE and predict
+round(x) clamped to 1..10. Here the count is an open-ended answer (exact-match accuracy, the
+project's QA task) and `count` keeps the integer for a regression head. The published counts are
+0 and 2..10 (no 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections import Counter
+from pathlib import Path
+
+from sparsevl.problems import BadInputError
+from txt_db_tools.common import (
+    DEFAULT_TOP_K,
+    SplitLog,
+    add_common_arguments,
+    add_vocab_arguments,
+    file_info,
+    find_split_files,
+    keep_unique,
+    keep_valid,
+    line_number,
+    read_csv_rows,
+    resolve_ans2label,
+    run_cli,
+    split_counts,
+    start_problem_log,
+    summary,
+    vocab_coverage,
+    write_txt_db,
+)
+
+CONVERTER = "txt_db_tools.tgif_qa"
+TASKS = ("frameqa", "action", "transition", "count")
+MULTIPLE_CHOICE = ("action", "transition")
+FILES = {"train": "Train_{task}_question.csv", "test": "Test_{task}_question.csv"}
+DELIMITER = "\t"
+OPTION_COLUMNS = ("a1", "a2", "a3", "a4", "a5")
+FRAMEQA_TYPES = ("object", "number", "color", "location")  # type code -> name (ClipBERT's names)
+COUNT_TYPE = "count"
+COLUMNS = {
+    "frameqa": ("gif_name", "question", "answer", "type", "vid_id"),
+    "action": ("gif_name", "question", *OPTION_COLUMNS, "answer", "vid_id"),
+    "transition": ("gif_name", "question", *OPTION_COLUMNS, "answer", "vid_id"),
+    "count": ("gif_name", "question", "answer", "vid_id"),
+}
+ANSWER_INDICES = {str(i): i for i in range(len(OPTION_COLUMNS))}
+TYPE_CODES = {str(i): i for i in range(len(FRAMEQA_TYPES))}
+
+
+def _row_problem(task: str):
+    def check(row: dict) -> str | None:
+        answer = row["answer"].strip()
+        if task in MULTIPLE_CHOICE and answer not in ANSWER_INDICES:
+            return f"bad answer: {row['answer']!r} is not an option index 0-{len(OPTION_COLUMNS) - 1} (0 is a1)"
+        if task == "count" and not (answer.isascii() and answer.isdigit()):
+            return f"bad answer: {row['answer']!r} is not a count (a whole number)"
+        if task == "frameqa" and row["type"].strip() not in TYPE_CODES:
+            return f"unknown type code: {row['type']!r} (FrameQA uses 0-{len(FRAMEQA_TYPES) - 1})"
+        return None
+
+    return check
+
+
+def _record(task: str, row: dict) -> dict:
+    rec = {"qid": row["vid_id"], "video_id": row["gif_name"], "question": row["question"]}
+    answer = row["answer"].strip()
+    if task in MULTIPLE_CHOICE:
+        rec |= {"options": [row[c] for c in OPTION_COLUMNS], "answer": ANSWER_INDICES[answer]}
+    elif task == "frameqa":
+        code = TYPE_CODES[row["type"].strip()]
+        rec |= {"answer": row["answer"], "answer_type": FRAMEQA_TYPES[code], "type": code}
+    else:
+        rec |= {"answer": str(int(answer)), "answer_type": COUNT_TYPE, "count": int(answer)}
+    return rec | {k: v for k, v in row.items() if k not in COLUMNS[task]}  # key, description, ...
+
+
+def convert_split(path: Path, task: str, log: SplitLog) -> tuple[list[dict], dict]:
+    """One split's questions of `task`. Returns (records, counts for meta.json)."""
+    columns = COLUMNS[task]
+    rows, n_rows = read_csv_rows(path, columns, log, delimiter=DELIMITER)
+    usable = keep_valid(rows, dict.fromkeys(columns, str), path, log, line_number, check=_row_problem(task))
+    unique, _ = keep_unique(usable, "vid_id", path, log, line_number)
+    records = [_record(task, row) for _, row in unique.values()]
+    counts = split_counts(log, len(records), rows=n_rows)
+    if task in MULTIPLE_CHOICE:  # a 1-based file read as 0-based would show no answer at 0
+        by_index = Counter(r["answer"] for r in records)
+        counts["answers_by_index"] = {str(i): by_index[i] for i in ANSWER_INDICES.values()}
+    elif task == "frameqa":
+        by_type = Counter(r["answer_type"] for r in records)
+        counts["answer_types"] = {name: by_type[name] for name in FRAMEQA_TYPES}
+    else:
+        counts["counts"] = {str(n): k for n, k in sorted(Counter(r["count"] for r in records).items())}
+    return records, counts
+
+
+def convert(
+    ann_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    task: str,
+    top_k: int = DEFAULT_TOP_K,
+    on_error: str = "stop",
+    ans2label: str | os.PathLike | None = None,
+    quiet: bool = False,
+) -> dict:
+    """Convert the train and test files of `task` found in `ann_dir` into the txt_db folder `out`;
+    returns its meta. `top_k` and `ans2label` apply to the open-ended tasks (frameqa, count).
+
+    Raises BadInputError on bad input in stop mode, on a malformed file, or when no split is found.
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
+    open_ended = task not in MULTIPLE_CHOICE
+    if open_ended and ans2label is None and top_k < 1:
+        raise ValueError(f"top_k must be at least 1, not {top_k}")
+    ann_dir, out = Path(ann_dir), Path(out)
+    found, missing = {}, {}
+    for split, template in FILES.items():
+        f, m = find_split_files(ann_dir, [split], {"csv": template.format(task=task)})
+        found |= f
+        missing |= m
+    if not found:
+        names = " or ".join(t.format(task=task) for t in FILES.values())
+        raise BadInputError(f"no TGIF-QA {task} split in {ann_dir}: need {names}")
+    problems = start_problem_log(out, on_error)
+    splits, stats = {}, {}
+    for split, paths in found.items():
+        splits[split], stats[split] = convert_split(paths["csv"], task, SplitLog(problems, split))
+    meta = {
+        "converter": CONVERTER,
+        "dataset": "TGIF-QA",
+        "tgif_task": task,
+        "task": "open-ended QA" if open_ended else "multiple_choice",
+        "source_dir": str(ann_dir.resolve()),
+        "sources": [file_info(paths["csv"]) for paths in found.values()],
+        "on_error": on_error,
+    }
+    vocab = None
+    if open_ended:
+        vocab, vocab_meta = resolve_ans2label(splits, top_k, ans2label)
+        for split, records in splits.items():
+            stats[split].update(vocab_coverage(records, vocab))
+        meta |= {"top_k": top_k if ans2label is None else None, "ans2label": vocab_meta}
+    meta |= {"splits": stats, "missing_splits": missing}
+    meta = write_txt_db(out, splits, meta, vocab, problems)
+    if not quiet:
+        print(summary(meta, out))
+    return meta
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"python -m {CONVERTER}", description=__doc__.splitlines()[0])
+    add_common_arguments(parser)
+    parser.add_argument("--task", required=True, choices=TASKS, help="the TGIF-QA task to convert")
+    add_vocab_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(
+        lambda a: convert(a.ann_dir, a.out, a.task, a.top_k, a.on_error, a.ans2label),
+        build_parser(),
+        argv,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
