@@ -5,8 +5,8 @@
 
 DIR holds the published `Train_{task}_question.csv` and `Test_{task}_question.csv`
 (YunseokJANG/tgif-qa, dataset/): tab-separated, a header line, CSV quoting (a field holding a
-quote is written between quotes, its quotes doubled). They become the splits `train` and `test` (TGIF-QA has no val
-split). Columns: gif_name, question, then
+quote is written between quotes, its quotes doubled). They become the splits `train` and `test`
+(TGIF-QA has no val split). Columns: gif_name, question, then
 - frameqa: answer, type (0 object, 1 number, 2 color, 3 location), vid_id, key, description;
 - action, transition: a1 .. a5, answer (0-based index: 0 is a1), vid_id, key;
 - count: answer (the count), vid_id, key.
@@ -19,14 +19,14 @@ gif_name (the GIF's file stem), the other columns kept as strings (key, descript
 - count (open-ended QA): {qid, video_id, question, answer: the count as a string ("3"),
   answer_type: "count", count: the same as an int} + ans2label.json.
 
-ClipBERT's txt_db (jayleicn/ClipBERT, src/tasks/run_video_qa.py, `mk_tgif_qa_dataloader`) has
-the same layout for frameqa, action and transition (gif_name, question, answer, answer_type as the
-lower-case names, options); its released configs have no count task (src/configs/config.py,
-`get_video_qa_args`: task in action, transition, frameqa, msrvtt_qa), and the leftover regression
-branch of run_video_qa.py would train on `int(answer)` with MSE and predict
-round(x) clamped to 1..10. Here the count is an open-ended answer (exact-match accuracy, the
-project's QA task) and `count` keeps the integer for a regression head. The published counts are
-0 and 2..10 (no 1).
+ClipBERT's txt_db (jayleicn/ClipBERT, src/tasks/run_video_qa.py, `mk_tgif_qa_dataloader`) holds
+the same fields for frameqa, action and transition, the video under `gif_name` (question, answer,
+`answer_type` with these lower-case names, `options`, the 0-based `answer`). Its released configs
+have no count task (src/configs/config.py, `get_video_qa_args`: task in action, transition,
+frameqa, msrvtt_qa); the leftover regression branch of run_video_qa.py would train on
+`int(answer)` with MSE and predict round(x) clamped to 1..10. Here the count is an open-ended
+answer (exact-match accuracy, the project's QA task) and `count` keeps the integer for a
+regression head. The published counts are 0 and 2..10 (no 1).
 """
 
 from __future__ import annotations

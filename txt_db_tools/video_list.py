@@ -138,7 +138,9 @@ def _find_files(ann_dir: Path, lists: dict[str, str] | None) -> tuple[dict[str, 
         matches = sorted(p for p in ann_dir.glob(pattern) if p.is_file())
         if len(matches) > 1:
             names = ", ".join(p.name for p in matches)
-            raise BadInputError(f"{ann_dir}: several lists for split {split!r} ({names}); choose one with --list {split}=FILE")
+            raise BadInputError(
+                f"{ann_dir}: several lists for split {split!r} ({names}); choose one with --list {split}=FILE"
+            )
         if matches:
             found[split] = matches[0]
         else:
@@ -168,7 +170,9 @@ def convert(
     for split, path in found.items():
         splits[split], stats[split] = convert_split(path, SplitLog(problems, split))
     label2name, names_from = label_names(splits)
-    splits = {split: [{k: v for k, v in r.items() if k != "path"} for r in records] for split, records in splits.items()}
+    for records in splits.values():
+        for r in records:
+            del r["path"]
     meta = {
         "converter": CONVERTER,
         "dataset": "video list",

@@ -92,9 +92,12 @@ def test_load_ans2label_clipbert_name_and_errors(tmp_path):
 def test_load_split_reads_clipbert_records(tmp_path):
     # ClipBERT's txt_db layouts (jayleicn/ClipBERT src/tasks/run_video_qa.py, run_video_retrieval.py,
     # run_msrvtt_mc.py): no question ids in QA files, gif_name / clip_name / video_id for the video
-    action = {"gif_name": "tumblr_nk172bbdPI1u1lr18o1_250", "question": "What does the butterfly do 10 or more than 10 times ?",
-              "options": ["stuff marshmallow", "holds a phone towards face", "fall over", "talk", "flap wings"], "answer": 4}
-    frameqa = {"gif_name": "tumblr_no73q2fm0I1uuf348o1_250", "question": "what is being placed in the white ice cream cone ?",
+    action = {"gif_name": "tumblr_nk172bbdPI1u1lr18o1_250",
+              "question": "What does the butterfly do 10 or more than 10 times ?",
+              "options": ["stuff marshmallow", "holds a phone towards face", "fall over", "talk", "flap wings"],
+              "answer": 4}
+    frameqa = {"gif_name": "tumblr_no73q2fm0I1uuf348o1_250",
+               "question": "what is being placed in the white ice cream cone ?",
                "answer": "cookie", "answer_type": "object"}
     msrvtt_qa = {"answer": "couch", "question": "what are three people sitting on?", "video_id": "video6513",
                  "answer_type": "what"}

@@ -33,7 +33,6 @@ from sparsevl.models.pretrained import efficientnet_lite0_package_file, load_eff
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-
 @dataclasses.dataclass
 class _Train:
     """A config with a model section, as the training config has."""

@@ -75,6 +75,7 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
         "retrieval": {
             "objective": "itm",
             "itm_neg_size": 1,
+            "itm_negatives": "random",
             "loss_type": "ce",
             "margin": 0.2,
             "eval_mode": "cross",

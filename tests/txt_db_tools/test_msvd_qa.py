@@ -68,9 +68,11 @@ def test_unknown_video(tmp_path):
 
 BAD_MAPPINGS = {
     # name: (mapping text, line, message start, videos kept in skip mode)
-    "three fields": ("-4wsuPCjDBc_5_15 vid1 x\n-7KMZQEsJW4_205_208 vid2\n", 1, "bad line: expected '<youtube clip> vid<N>'", 1),
+    "three fields": ("-4wsuPCjDBc_5_15 vid1 x\n-7KMZQEsJW4_205_208 vid2\n", 1,
+                     "bad line: expected '<youtube clip> vid<N>'", 1),
     "not vid<N>": ("-4wsuPCjDBc_5_15 1\n-7KMZQEsJW4_205_208 vid2\n", 1, "bad line", 1),
-    "repeated N": ("-4wsuPCjDBc_5_15 vid1\n\n-7KMZQEsJW4_205_208 vid1\n", 1, "duplicate id: vid 1 also at record(s) 3", 0),
+    "repeated N": ("-4wsuPCjDBc_5_15 vid1\n\n-7KMZQEsJW4_205_208 vid1\n", 1,
+                   "duplicate id: vid 1 also at record(s) 3", 0),
 }
 
 

@@ -73,7 +73,8 @@ CASES = {
     "unknown template": (lambda r: r[1].update(template="Pushing [something]"), "record 1 (id '11')",
                          "unknown template: 'Pushing [something]' is no class"),
     "missing template": (lambda r: r[2].pop("template"), "record 2 (id '12')", "missing field: 'template'"),
-    "id as integer": (lambda r: r[0].update(id=10), "record 0 (id 10)", "wrong field type: 'id' should be a string, got 10"),
+    "id as integer": (lambda r: r[0].update(id=10), "record 0 (id 10)",
+                      "wrong field type: 'id' should be a string, got 10"),
     "duplicate id": (lambda r: r[2].update(id="10"), "record 0 (id '10')", "duplicate id: id '10' also at record(s) 2"),
 }
 

@@ -108,9 +108,11 @@ def _rows(task):
                 ["tumblr_b", "how many dogs run ?", "two", "1", "FRAMEQA2", "8", "two dogs run ."],
                 ["tumblr_c", "what color is the car ?", "red", "2", "FRAMEQA3", "9", "a red car ."]]
     if task == "action":
-        return [["tumblr_a", "What does the man do 3 times ?", "nod", "jump", "clap", "wave", "spin", "1", "ACTION1", "7"],
-                ["tumblr_b", "What does the girl do 2 times ?", "blink", "kick", "hop", "wink", "roll", "0", "ACTION2", "8"],
-                ["tumblr_c", "What does the dog do 4 times ?", "bark", "sit", "wag", "lick", "dig", "4", "ACTION3", "9"]]
+        return [
+            ["tumblr_a", "What does the man do 3 times ?", "nod", "jump", "clap", "wave", "spin", "1", "ACTION1", "7"],
+            ["tumblr_b", "What does the kid do 2 times ?", "blink", "kick", "hop", "wink", "roll", "0", "ACTION2", "8"],
+            ["tumblr_c", "What does the dog do 4 times ?", "bark", "sit", "wag", "lick", "dig", "4", "ACTION3", "9"],
+        ]
     return [["tumblr_a", "How many times does the man jump ?", "3", "COUNT1", "7"],
             ["tumblr_b", "How many times does the girl kick ?", "2", "COUNT2", "8"],
             ["tumblr_c", "How many times does the dog wag ?", "3", "COUNT3", "9"]]

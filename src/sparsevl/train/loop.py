@@ -132,6 +132,9 @@ def _train(cfg: TrainConfig, dist: Dist, progress: bool, resume: bool) -> dict:
     loader = DataLoader(
         train_set, batch_size=cfg.train_batch_size, sampler=sampler, collate_fn=task.collator,
         num_workers=cfg.num_workers,
+        # its own generator: starting an epoch must not draw from the global one, whose state (for
+        # dropout) a checkpoint restores
+        generator=torch.Generator().manual_seed(cfg.seed),
     )
     model = task.build_model().to(device)
     optimizer = build_optimizer(model, cfg.lr, cfg.backbone_lr, cfg.weight_decay)
@@ -194,7 +197,7 @@ def _train(cfg: TrainConfig, dist: Dist, progress: bool, resume: bool) -> dict:
                 scaler.step(optimizer)
             scaler.update()
             skipped_steps += scaler.is_enabled() and scaler.get_scale() < scale_before  # fp16 overflow: skipped
-            optimizer.zero_grad(set_to_none=True)
+            model.zero_grad(set_to_none=True)  # (Horovod's optimizer has no set_to_none)
             scheduler.step()
             step += 1
             bar.set_postfix(loss=f"{loss.item():.3f}")
