@@ -163,7 +163,7 @@ def convert(
     meta = {
         "converter": CONVERTER,
         "dataset": "ActivityNet-QA",
-        "task": "open-ended QA",
+        "task": "video_qa",
         "source_dir": str(ann_dir.resolve()),
         "sources": sources,
         "on_error": on_error,

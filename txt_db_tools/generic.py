@@ -139,7 +139,7 @@ def convert(
     meta = {
         "converter": CONVERTER,
         "dataset": "generic",
-        "task": "open-ended QA",
+        "task": "video_qa",
         "source_dir": str(ann_dir.resolve()),
         "sources": [file_info(path) for _, path in found.values()],
         "on_error": on_error,

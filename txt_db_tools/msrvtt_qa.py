@@ -146,7 +146,7 @@ def convert_qa_json(
     meta = {
         "converter": converter,
         "dataset": dataset,
-        "task": "open-ended QA",
+        "task": "video_qa",
         "answer_type": "the question's first word: " + ", ".join(QUESTION_TYPES) + f", else {OTHER_TYPE!r}",
         "source_dir": str(ann_dir.resolve()),
         "sources": sources,

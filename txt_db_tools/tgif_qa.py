@@ -157,7 +157,7 @@ def convert(
         "converter": CONVERTER,
         "dataset": "TGIF-QA",
         "tgif_task": task,
-        "task": "open-ended QA" if open_ended else "multiple_choice",
+        "task": "video_qa" if open_ended else "multiple_choice",
         "source_dir": str(ann_dir.resolve()),
         "sources": [file_info(paths["csv"]) for paths in found.values()],
         "on_error": on_error,

@@ -56,7 +56,7 @@ def test_small_conversion(tmp_path, capsys):
     assert s["answer_types"] == {"what": 2, "who": 1, "how": 1, "where": 1, "when": 1, "other": 0}
     assert (s["questions_in"], s["written"], s["videos"], s["out_of_vocab"]) == (6, 6, 3, 3)
     assert meta["missing_splits"] == {"val": "missing val_qa.json"}
-    assert meta["task"] == "open-ended QA"
+    assert meta["task"] == "video_qa"
     assert "val: not converted (missing val_qa.json)" in capsys.readouterr().out
 
 

@@ -132,7 +132,7 @@ def test_small_frameqa_and_vocab(tmp_path):
     train = load_split(tmp_path / "db", "train")
     assert [(r["answer"], r["answer_type"]) for r in train] == [("fish", "object"), ("two", "number"), ("red", "color")]
     assert load_ans2label(tmp_path / "db") == {"fish": 0, "red": 1}
-    assert meta["task"] == "open-ended QA" and meta["tgif_task"] == "frameqa"
+    assert meta["task"] == "video_qa" and meta["tgif_task"] == "frameqa"
     assert meta["missing_splits"] == {"test": "missing Test_frameqa_question.csv"}
 
 
