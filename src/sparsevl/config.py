@@ -6,7 +6,9 @@ tokens (`--lr 3e-4`, `--model.hidden_size=256`, `--milestones [1,2]`, `--amp nul
 every value against the field's type. An unknown key, a wrong type or a value outside a `Literal`
 raises `ConfigError` naming the key (dotted for nested configs) and where it came from. If a
 config class defines `validate(self)`, it is called last for cross-field rules; a `ValueError`
-it raises becomes a `ConfigError`.
+it raises becomes a `ConfigError`. A config class may also define a classmethod
+`adapt_config_file(data, source) -> dict`: `load_config` passes it the file's JSON object first, so
+the class can accept another format (TrainConfig reads ClipBERT's config files this way).
 
 Accepted types: int (not bool), float (int or float), bool (only true/false), str, `X | None`,
 `Literal[...]`, `list[T]`, `tuple[T, ...]`, `tuple[A, B]`, `dict[str, T]`, nested dataclasses and
@@ -279,6 +281,9 @@ def load_config(cls: type[T], path: str | os.PathLike | None, overrides: Sequenc
     data = _read_json(source) if path else {}
     if not isinstance(data, dict):
         raise ConfigError(f"expected a JSON object, got {type(data).__name__}", "", source)
+    adapt = getattr(cls, "adapt_config_file", None)  # a config class may read other file formats
+    if path and callable(adapt):
+        data = adapt(data, source)
     merged = to_dict(_build(cls, data, source, check=False))  # validate() runs after the overrides
     for key, raw in _parse_tokens(list(overrides)):
         tp = _field_type(cls, key)

