@@ -16,6 +16,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "extract-frames": ("sparsevl.data.extract_frames", "sample frames from videos into a vis_db"),
     "train": ("sparsevl.train.cli", "train a model from a JSON config"),
     "evaluate": ("sparsevl.train.evaluate_cli", "evaluate a checkpoint on a split"),
+    "predict": ("sparsevl.predict", "answer questions or score captions for one video file"),
     "demo": ("sparsevl.demo", "the whole pipeline on synthetic data, on a CPU"),
 }
 

@@ -237,3 +237,21 @@ def test_demo_retrieval_cli(tmp_path, capsys):
     assert "held-out split (val_2)" in out and "t2v" in out and "R@1" in out
     saved = list((tmp_path / "runs" / "demo_retrieval" / "results").glob("val_2_step*_retrieval_rerank.json"))
     assert len(saved) == 1
+
+
+def test_predict_scores_captions_for_a_video_file_as_evaluation_does(trained, data, capsys):
+    cfg, ckpt = trained
+    _, full = _result(cfg, ckpt, "val_2", eval_mode="cross")
+    records = load_split(data["txt_db"], "val_2")
+    video_id = full["video_ids"][0]
+    args = ["predict", "--checkpoint", str(ckpt), "--video", str(data["root"] / "demo" / "videos" / f"{video_id}.mp4")]
+    for r in records:
+        args += ["--caption", r["caption"]]
+    assert main(args) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line[:1] == " " or line[:1] == "-"]
+    printed = {line.split(None, 2)[2]: float(line.split()[0]) for line in lines if len(line.split(None, 2)) == 3
+               and line.split()[0].lstrip("-").replace(".", "").isdigit()}
+    expected = {r["caption"]: row[0] for r, row in zip(records, np.array(full["scores"]))}
+    assert printed.keys() == expected.keys()
+    for caption, score in expected.items():
+        assert printed[caption] == pytest.approx(score, abs=2e-3)

@@ -227,6 +227,19 @@ def test_cli_train_then_evaluate(data, tmp_path, capsys):
     assert script_rows["All"]["accuracy"] == pytest.approx(rows["All"]["accuracy"])
     assert script_rows == rows
 
+    # `sparsevl predict` on the video file itself answers as evaluation did from the vis_db
+    video_id = test_records[0]["video_id"]
+    mine = [r for r in test_records if r["video_id"] == video_id]
+    args = ["predict", "--checkpoint", str(ckpts[0]), "--video", str(data["root"] / "demo" / "videos" / f"{video_id}.mp4")]
+    for r in mine:
+        args += ["--question", r["question"]]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "as the run's vis_db (8 frames)" in out
+    said = [line.split()[1] for line in out.splitlines() if line.startswith("A: ")]
+    by_qid = {p["question_id"]: p["answer"] for p in predictions}
+    assert said == [by_qid[r["qid"]] for r in mine]
+
 
 @pytest.mark.parametrize(
     "override,key,says",

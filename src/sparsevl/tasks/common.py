@@ -9,6 +9,7 @@ A task (video_qa, matching) composes a `RunData` and supplies, for the training 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -35,8 +36,12 @@ class RunData:
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.problems = problems
-        self.vis_db = open_vis_db(cfg.vis_db)  # ours, or ClipBERT's video-bytes LMDB
         self._records: dict[str, list[dict]] = {}
+
+    @functools.cached_property
+    def vis_db(self):
+        """Opened on first use (`sparsevl predict` puts a one-video store here instead)."""
+        return open_vis_db(self.cfg.vis_db)  # ours, or ClipBERT's video-bytes LMDB
 
     def records(self, split: str) -> list[dict]:
         if split not in self._records:
