@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -302,3 +303,36 @@ def test_same_seed_same_weights(data, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     # not trivially so: another seed gives other weights
     assert not all(torch.equal(a[k], other[k]) for k in a)
+
+
+def _tiny_pretrained_folder(kind: str, folder: Path) -> Path:
+    """A randomly initialised model of the real classes, saved in the layout of its hub folder."""
+    from transformers import CLIPVisionConfig, CLIPVisionModel, ResNetConfig, ResNetForImageClassification
+
+    torch.manual_seed(0)
+    if kind == "resnet50":  # microsoft/resnet-50 layout
+        config = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 16, 32], depths=[1, 1, 1, 1], num_labels=3)
+        ResNetForImageClassification(config).save_pretrained(folder)
+    else:  # openai/clip-vit-base-patch16 layout (vision tower)
+        config = CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                                  image_size=32, patch_size=8)
+        CLIPVisionModel(config).save_pretrained(folder)
+    return folder
+
+
+@pytest.mark.parametrize("backbone,img_size", [("resnet50", 64), ("clip_vit", 32)])
+def test_pretrained_layout_backbones_train_on_the_demo_data(data, tmp_path, backbone, img_size):
+    folder = _tiny_pretrained_folder(backbone, tmp_path / backbone)
+    cfg = from_dict(TrainConfig, config_dict(
+        data, tmp_path / "run", model_backbone=backbone, model_backbone_dir=str(folder), model_frozen_bn=True,
+        img_size=img_size, max_steps=3, val_split=None, model_dropout=0.0,
+    ))
+    task = build_task(cfg, tmp_path / "run")
+    initial = {k: v.clone() for k, v in task.build_model().state_dict().items() if k.startswith("visual.backbone.")}
+    train(cfg, progress=False)
+    state = load_checkpoint(tmp_path / "run" / "ckpt" / "step_0000003.pt")
+    losses = [r["train/loss"] for r in read_jsonl(tmp_path / "run" / "log.jsonl") if "train/loss" in r]
+    assert len(losses) == 3 and all(np.isfinite(losses))
+    trained = {k: v for k, v in state["model"].items() if k.startswith("visual.backbone.")}
+    assert trained.keys() == initial.keys() and trained
+    assert any(not torch.equal(initial[k], trained[k]) for k in trained)  # the backbone is fine-tuned
