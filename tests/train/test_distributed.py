@@ -235,3 +235,37 @@ def test_horovodrun_two_processes_end_with_the_weights_of_one(data, tmp_path):
 
 def test_horovodrun_evaluation_of_an_odd_split_sees_every_question_once(data, tmp_path):
     _distributed_eval_returns_every_question_once(data, tmp_path, _horovodrun())
+
+
+FAILING_RANK = """
+import os, sys
+from sparsevl.cli import main
+import sparsevl.tasks.matching as matching
+rank = os.environ.get("RANK") or os.environ.get("HOROVOD_RANK")
+if rank == "1":
+    def fail(self, model, batch):
+        raise RuntimeError("broken batch on rank 1")
+    matching.RetrievalTask.loss = fail
+sys.exit(main(["train", "--config", sys.argv[1]]))
+"""
+
+
+def _a_failing_process_stops_the_others(data, tmp_path, launcher: list[str]) -> None:
+    cfg = retrieval_config(data, tmp_path / "run")
+    save_config(cfg, tmp_path / "run.json")
+    (tmp_path / "fail_on_rank1.py").write_text(FAILING_RANK)
+    # rank 0 would wait for rank 1's gradients forever; the launcher must end the job instead
+    r = subprocess.run(launcher + [str(tmp_path / "fail_on_rank1.py"), str(tmp_path / "run.json")],
+                       cwd=tmp_path, env=CHILD_ENV, capture_output=True, text=True, timeout=240)
+    assert r.returncode != 0
+    assert "[rank 1/2] training failed: RuntimeError: broken batch on rank 1" in r.stdout + r.stderr
+
+
+def test_torchrun_a_failing_process_stops_the_others(data, tmp_path):
+    _a_failing_process_stops_the_others(
+        data, tmp_path, [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    )
+
+
+def test_horovodrun_a_failing_process_stops_the_others(data, tmp_path):
+    _a_failing_process_stops_the_others(data, tmp_path, _horovodrun())
