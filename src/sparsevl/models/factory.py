@@ -110,4 +110,4 @@ def build_video_qa_model(cfg: ModelConfig, num_frm: int, num_labels: int, vocab_
 
 def build_matching_model(cfg: ModelConfig, num_frm: int, vocab_size: int) -> nn.Module:
     """Retrieval and multiple-choice QA: one model, so a retrieval checkpoint answers multiple choice."""
-    return VideoTextMatchingModel(*build_towers(cfg, num_frm, vocab_size), cfg.embed_dim)
+    return VideoTextMatchingModel(*build_towers(cfg, num_frm, vocab_size), cfg.embed_dim, cfg.pool)

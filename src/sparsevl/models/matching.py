@@ -22,14 +22,15 @@ from torch import nn
 
 from sparsevl.models.aggregation import aggregate_clip_scores
 from sparsevl.models.cross_encoder import CrossEncoder
-from sparsevl.models.video_qa import VisualEncoder
+from sparsevl.models.video_qa import VisualEncoder, pool_text
 
 
 class VideoTextMatchingModel(nn.Module):
-    def __init__(self, visual: VisualEncoder, cross: CrossEncoder, embed_dim: int):
+    def __init__(self, visual: VisualEncoder, cross: CrossEncoder, embed_dim: int, pool: str = "cls"):
         super().__init__()
         self.visual = visual
         self.cross = cross
+        self.pool = pool  # what the ITM head reads: [CLS] (ClipBERT) or the mean of the text tokens
         hidden = cross.hidden_size
         self.itm_head = nn.Linear(hidden, 2)
         # no bias: a shared offset would make every embedding alike at the start of training
@@ -51,12 +52,9 @@ class VideoTextMatchingModel(nn.Module):
     def itm_clip_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor) -> torch.Tensor:
         """Texts (P, Lt) paired with the clips of their videos (P, n_clips, Lv, hidden) -> (P, n_clips, 2)."""
         p, n_clips = clips.shape[:2]
-        hidden = self.cross(
-            input_ids.repeat_interleave(n_clips, dim=0),
-            attention_mask.repeat_interleave(n_clips, dim=0),
-            clips.flatten(0, 1),
-        )
-        return self.itm_head(hidden[:, 0]).view(p, n_clips, 2)
+        mask = attention_mask.repeat_interleave(n_clips, dim=0)
+        hidden = self.cross(input_ids.repeat_interleave(n_clips, dim=0), mask, clips.flatten(0, 1))
+        return self.itm_head(pool_text(hidden, mask, self.pool)).view(p, n_clips, 2)
 
     def itm_logits(self, input_ids, attention_mask, clips, score_agg_func: str) -> torch.Tensor:
         """(P, 2) match / no-match logits, the clips' logits combined as in QA."""

@@ -9,6 +9,16 @@ from sparsevl.models.aggregation import aggregate_clip_scores
 from sparsevl.models.cross_encoder import CrossEncoder
 
 
+def pool_text(hidden: torch.Tensor, text_mask: torch.Tensor, pool: str) -> torch.Tensor:
+    """What a head reads from the cross-encoder's states (N, Lt + Lv, H): [CLS] ("cls", ClipBERT)
+    or the mean of the text tokens' states ("text_mean": a word that looked up its object feeds the
+    head directly, without a second hop through [CLS])."""
+    if pool == "cls":
+        return hidden[:, 0]
+    mask = text_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden[:, : mask.shape[1]] * mask).sum(1) / mask.sum(1)
+
+
 class VisualEncoder(nn.Module):
     """uint8 frames of clips -> visual tokens of clips: normalise, backbone per frame, fuse per clip."""
 
@@ -88,10 +98,6 @@ class VideoQAModel(nn.Module):
             attention_mask.repeat_interleave(n_clips, dim=0),
             visual,
         )
-        if self.pool == "cls":
-            pooled = hidden[:, 0]
-        else:  # "text_mean": every question token's final state, averaged
-            mask = attention_mask.repeat_interleave(n_clips, dim=0).unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden[:, : mask.shape[1]] * mask).sum(1) / mask.sum(1)
+        pooled = pool_text(hidden, attention_mask.repeat_interleave(n_clips, dim=0), self.pool)
         clip_logits = self.head(pooled).view(q, n_clips, -1)
         return aggregate_clip_scores(clip_logits, score_agg_func), clip_logits
