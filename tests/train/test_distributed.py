@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from sparsevl.config import from_dict, save_config, to_dict
+from sparsevl.config import from_dict, save_config
 from sparsevl.data.demo_data import DemoSpec, generate
 from sparsevl.data.extract_frames import extract_frames
 from sparsevl.data.txt_db import load_split
