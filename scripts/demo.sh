@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up, then run the whole pipeline on synthetic demo data (CPU, about 10 minutes on 2 cores).
+# Set up, then run the whole pipeline on synthetic demo data (CPU, about 6 minutes on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

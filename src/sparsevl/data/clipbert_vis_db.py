@@ -22,26 +22,23 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import io
 import itertools
 import os
 from collections.abc import Iterator, Sequence
 
-import av
 import cv2
 import numpy as np
 
 from sparsevl.data.extract_frames import DEFAULT_FPS
 from sparsevl.data.video_io import (
-    _CUT_SHORT,
     EPS,
     VideoError,
-    _at,
     _check_not_truncated,
     _decode,
-    _msg,
     _nominal_rate,
+    _open,
     _video_stream,
+    demux_frame_packets,
     scaled_size,
     uniform_indices,
 )
@@ -178,9 +175,11 @@ class ClipBertVisDB:
         return plan
 
     def _make_plan(self, data: bytes) -> _Plan:
-        with _open_bytes(data) as container:
+        with _open(data) as container:
             stream = _video_stream(container)
-            pts, durations = _demux_pts(container, stream)
+            pts, durations = demux_frame_packets(container, stream)
+            if not durations:
+                raise VideoError("no frames: the video stream holds no packets")
             rate = _nominal_rate(stream) or 25.0
             if pts is None:  # as video_io's decoder does for frames without a timestamp
                 by_ordinal, times = True, [k / rate for k in range(len(durations))]
@@ -230,7 +229,7 @@ class ClipBertVisDB:
         targets: Iterator[float] = iter(wanted)
         target = next(targets)
         prev = None
-        with _open_bytes(data) as container:
+        with _open(data) as container:
             decoded = _decode(container, _video_stream(container))
             try:
                 for ordinal, (frame, t) in enumerate(decoded):
@@ -259,43 +258,3 @@ def _rgb(frame, size: tuple[int, int]) -> np.ndarray:
         rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
     return rgb
 
-
-def _demux_pts(container, stream) -> tuple[list[int] | None, list[int]]:
-    """Demux only: (sorted frame pts, or None if any packet lacks one; each frame's duration in
-    the stream's time base, in the same order, 0 when unknown). Mirrors video_io.list_frame_pts,
-    which reads a file path, not bytes."""
-    packets: list[tuple[int | None, int]] = []
-    try:
-        for packet in container.demux(stream):
-            if packet.size == 0 or packet.is_discard:  # flush packet / hidden by an edit list
-                continue
-            if packet.is_corrupt:
-                raise VideoError(_CUT_SHORT + _at(packet, stream))
-            packets.append((packet.pts, packet.duration or 0))
-    except av.FFmpegError as e:
-        raise VideoError(f"demux error: {_msg(e)}") from None
-    if not packets:
-        raise VideoError("no frames: the video stream holds no packets")
-    if any(p is None for p, _ in packets):
-        return None, [d for _, d in packets]
-    packets.sort()  # decode order -> display order
-    return [p for p, _ in packets], [d for _, d in packets]
-
-
-class _open_bytes:
-    """av.open over bytes in memory, turning open failures into VideoError (as video_io._open)."""
-
-    def __init__(self, data: bytes):
-        self.data = data
-
-    def __enter__(self):
-        if not self.data:
-            raise VideoError("empty file: 0 bytes")
-        try:
-            self.container = av.open(io.BytesIO(self.data), metadata_errors="ignore")
-        except av.FFmpegError as e:
-            raise VideoError(f"cannot open: {_msg(e)} (not a video, or truncated)") from None
-        return self.container
-
-    def __exit__(self, *exc):
-        self.container.close()

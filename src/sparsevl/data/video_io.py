@@ -23,6 +23,7 @@ raises, nothing decodes, or the decoded frames end well before the duration the 
 from __future__ import annotations
 
 import dataclasses
+import io
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -204,28 +205,33 @@ def uniform_indices(total: int, n: int) -> list[int]:
     return [int((j + 0.5) * total / n) for j in range(n)]
 
 
-def list_frame_pts(path: str | Path) -> tuple[list[int] | None, object, int]:
+def list_frame_pts(source: str | Path | bytes) -> tuple[list[int] | None, object, int]:
     """Demux only (cheap, no decoding): (sorted frame pts or None if any lacks one, time_base,
-    number of frame packets). Packets arrive in decode order; sorting gives display order."""
-    with _open(path) as container:
+    number of frame packets). `source`: a file path, or a whole video file's bytes."""
+    with _open(source) as container:
         stream = _video_stream(container)
-        pts: list[int] = []
-        count = 0
-        missing = False
-        try:
-            for packet in container.demux(stream):
-                if packet.size == 0 or packet.is_discard:  # flush packet / hidden by an edit list
-                    continue
-                if packet.is_corrupt:
-                    raise VideoError(_CUT_SHORT + _at(packet, stream))
-                count += 1
-                if packet.pts is None:
-                    missing = True
-                else:
-                    pts.append(packet.pts)
-        except av.FFmpegError as e:
-            raise VideoError(f"demux error: {_msg(e)}") from None
-        return (None if missing else sorted(pts)), stream.time_base, count
+        pts, durations = demux_frame_packets(container, stream)
+        return pts, stream.time_base, len(durations)
+
+
+def demux_frame_packets(container, stream) -> tuple[list[int] | None, list[int]]:
+    """Demux only: (sorted frame pts, or None if any packet lacks one; each frame packet's duration
+    in the stream's time base, in decode order, 0 when unknown). Packets arrive in decode order;
+    sorting the pts gives display order."""
+    packets: list[tuple[int | None, int]] = []
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0 or packet.is_discard:  # flush packet / hidden by an edit list
+                continue
+            if packet.is_corrupt:
+                raise VideoError(_CUT_SHORT + _at(packet, stream))
+            packets.append((packet.pts, packet.duration or 0))
+    except av.FFmpegError as e:
+        raise VideoError(f"demux error: {_msg(e)}") from None
+    durations = [d for _, d in packets]
+    if any(p is None for p, _ in packets):
+        return None, durations
+    return sorted(p for p, _ in packets), durations
 
 
 class _Collector:
@@ -292,19 +298,23 @@ def _nominal_rate(stream) -> float | None:
 
 
 class _open:
-    """av.open as a context manager that turns open failures into VideoError."""
+    """av.open as a context manager that turns open failures into VideoError. `source`: a file
+    path, or a whole video file's bytes (ClipBERT's stores keep videos that way)."""
 
-    def __init__(self, path):
-        self.path = path
+    def __init__(self, source):
+        self.source = source
 
     def __enter__(self):
+        in_memory = isinstance(self.source, (bytes, bytearray))
         try:
-            if Path(self.path).stat().st_size == 0:
-                raise VideoError("empty file: 0 bytes")
+            size = len(self.source) if in_memory else Path(self.source).stat().st_size
         except OSError as e:
             raise VideoError(f"cannot open: {e.strerror or e}") from None
+        if size == 0:
+            raise VideoError("empty file: 0 bytes")
         try:
-            self.container = av.open(str(self.path), metadata_errors="ignore")
+            self.container = av.open(io.BytesIO(self.source) if in_memory else str(self.source),
+                                     metadata_errors="ignore")
         except av.FFmpegError as e:
             raise VideoError(f"cannot open: {_msg(e)} (not a video, or truncated)") from None
         return self.container
