@@ -19,10 +19,9 @@ from pathlib import Path
 from sparsevl.problems import BadInputError
 from sparsevl.tasks.qa_report import ANET_TYPES
 from txt_db_tools.common import (
+    converter_parser,
     DEFAULT_TOP_K,
     SplitLog,
-    add_common_arguments,
-    add_vocab_arguments,
     check_fields,
     file_info,
     find_split_files,
@@ -31,7 +30,6 @@ from txt_db_tools.common import (
     resolve_ans2label,
     run_cli,
     start_problem_log,
-    summary,
     vocab_coverage,
     write_txt_db,
 )
@@ -172,18 +170,11 @@ def convert(
         "splits": stats,
         "missing_splits": missing,
     }
-    meta = write_txt_db(out, splits, meta, vocab, problems)
-    if not quiet:
-        print(summary(meta, out))
-    return meta
+    return write_txt_db(out, splits, meta, vocab, problems, quiet=quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m txt_db_tools.activitynet_qa", description=__doc__.splitlines()[0]
-    )
-    add_common_arguments(parser)
-    add_vocab_arguments(parser)
+    parser = converter_parser("txt_db_tools.activitynet_qa", __doc__, vocab=True)
     return parser
 
 

@@ -58,6 +58,16 @@ def add_vocab_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def converter_parser(module: str, doc: str, vocab: bool = False) -> argparse.ArgumentParser:
+    """The command line every converter shares: `python -m MODULE --ann-dir --out --on-error`
+    (and the answer-vocabulary options for open-ended QA); a converter adds its own after."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.splitlines()[0])
+    add_common_arguments(parser)
+    if vocab:
+        add_vocab_arguments(parser)
+    return parser
+
+
 def run_cli(main: Callable[[argparse.Namespace], Any], parser: argparse.ArgumentParser, argv=None) -> int:
     """Parse, run `main(args)`; bad input ends in one line on stderr and exit code 1."""
     args = parser.parse_args(argv)
@@ -381,6 +391,7 @@ def write_txt_db(
     ans2label: Mapping[str, int] | None = None,
     problems: ProblemLog | None = None,
     extra_files: Mapping[str, Any] | None = None,
+    quiet: bool = True,
 ) -> dict:
     """Write `{split}.jsonl` for each split, `ans2label.json` if given, the JSON files of
     `extra_files` (file name -> object, e.g. a classification label map), then `meta.json` (last).
@@ -416,6 +427,8 @@ def write_txt_db(
             "log": PROBLEMS_LOG,
         }
     write_json_atomic(out / "meta.json", meta)
+    if not quiet:
+        print(summary(meta, out))
     return meta
 
 

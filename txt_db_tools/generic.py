@@ -25,10 +25,9 @@ from typing import Any
 
 from sparsevl.problems import BadInputError
 from txt_db_tools.common import (
+    converter_parser,
     DEFAULT_TOP_K,
     SplitLog,
-    add_common_arguments,
-    add_vocab_arguments,
     file_info,
     find_split_files,
     keep_unique,
@@ -40,7 +39,6 @@ from txt_db_tools.common import (
     run_cli,
     split_counts,
     start_problem_log,
-    summary,
     video_id_from_path,
     vocab_coverage,
     write_txt_db,
@@ -148,16 +146,11 @@ def convert(
         "splits": stats,
         "missing_splits": missing,
     }
-    meta = write_txt_db(out, splits, meta, vocab, problems)
-    if not quiet:
-        print(summary(meta, out))
-    return meta
+    return write_txt_db(out, splits, meta, vocab, problems, quiet=quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m {CONVERTER}", description=__doc__.splitlines()[0])
-    add_common_arguments(parser)
-    add_vocab_arguments(parser)
+    parser = converter_parser(CONVERTER, __doc__, vocab=True)
     return parser
 
 

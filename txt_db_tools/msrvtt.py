@@ -29,8 +29,8 @@ from pathlib import Path
 
 from sparsevl.problems import BadInputError
 from txt_db_tools.common import (
+    converter_parser,
     SplitLog,
-    add_common_arguments,
     file_info,
     find_split_files,
     keep_unique,
@@ -41,7 +41,6 @@ from txt_db_tools.common import (
     run_cli,
     split_counts,
     start_problem_log,
-    summary,
     write_txt_db,
 )
 
@@ -188,17 +187,11 @@ def convert(
         "splits": {split: built[split][1] for split in splits},
         "missing_splits": missing,
     }
-    meta = write_txt_db(out, splits, meta, problems=problems)
-    if not quiet:
-        print(summary(meta, out))
-    return meta
+    return write_txt_db(out, splits, meta, problems=problems, quiet=quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m txt_db_tools.msrvtt", description=__doc__.splitlines()[0]
-    )
-    add_common_arguments(parser)
+    parser = converter_parser("txt_db_tools.msrvtt", __doc__)
     parser.add_argument(
         "--train-list",
         choices=tuple(TRAIN_LISTS),

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from sparsevl.problems import BadInputError
 from txt_db_tools.common import (
+    converter_parser,
     SplitLog,
-    add_common_arguments,
     file_info,
     find_split_files,
     keep_unique,
@@ -39,7 +39,6 @@ from txt_db_tools.common import (
     run_cli,
     split_counts,
     start_problem_log,
-    summary,
     write_txt_db,
 )
 from txt_db_tools.msrvtt import msrvtt_video_problem, video_of_vid_key
@@ -105,17 +104,11 @@ def convert(
         "splits": {"test": counts},
         "missing_splits": missing,
     }
-    meta = write_txt_db(out, {"test": records}, meta, problems=problems)
-    if not quiet:
-        print(summary(meta, out))
-    return meta
+    return write_txt_db(out, {"test": records}, meta, problems=problems, quiet=quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m txt_db_tools.msrvtt_mc", description=__doc__.splitlines()[0]
-    )
-    add_common_arguments(parser)
+    parser = converter_parser("txt_db_tools.msrvtt_mc", __doc__)
     return parser
 
 

@@ -30,10 +30,9 @@ from typing import Callable
 
 from sparsevl.problems import BadInputError, ProblemLog
 from txt_db_tools.common import (
+    converter_parser,
     DEFAULT_TOP_K,
     SplitLog,
-    add_common_arguments,
-    add_vocab_arguments,
     file_info,
     find_split_files,
     keep_unique,
@@ -43,7 +42,6 @@ from txt_db_tools.common import (
     run_cli,
     split_counts,
     start_problem_log,
-    summary,
     vocab_coverage,
     write_txt_db,
 )
@@ -157,10 +155,7 @@ def convert_qa_json(
     if mapping_meta is not None:
         meta["video_mapping"] = mapping_meta
     meta |= {"splits": stats, "missing_splits": missing}
-    meta = write_txt_db(out, splits, meta, vocab, problems)
-    if not quiet:
-        print(summary(meta, out))
-    return meta
+    return write_txt_db(out, splits, meta, vocab, problems, quiet=quiet)
 
 
 def convert(
@@ -182,9 +177,7 @@ def convert(
 
 
 def build_parser(prog: str = CONVERTER, doc: str = __doc__) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m {prog}", description=doc.splitlines()[0])
-    add_common_arguments(parser)
-    add_vocab_arguments(parser)
+    parser = converter_parser(prog, doc, vocab=True)
     return parser
 
 

@@ -26,8 +26,8 @@ from pathlib import Path
 
 from sparsevl.problems import BadInputError
 from txt_db_tools.common import (
+    converter_parser,
     SplitLog,
-    add_common_arguments,
     file_info,
     find_split_files,
     keep_unique,
@@ -37,7 +37,6 @@ from txt_db_tools.common import (
     run_cli,
     split_counts,
     start_problem_log,
-    summary,
     write_txt_db,
 )
 
@@ -143,15 +142,11 @@ def convert(
         "splits": stats,
         "missing_splits": missing,
     }
-    meta = write_txt_db(out, splits, meta, problems=problems, extra_files={LABEL_MAP: label2name})
-    if not quiet:
-        print(summary(meta, out))
-    return meta
+    return write_txt_db(out, splits, meta, problems=problems, extra_files={LABEL_MAP: label2name}, quiet=quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m {CONVERTER}", description=__doc__.splitlines()[0])
-    add_common_arguments(parser)
+    parser = converter_parser(CONVERTER, __doc__)
     return parser
 
 

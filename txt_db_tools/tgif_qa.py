@@ -38,10 +38,9 @@ from pathlib import Path
 
 from sparsevl.problems import BadInputError
 from txt_db_tools.common import (
+    converter_parser,
     DEFAULT_TOP_K,
     SplitLog,
-    add_common_arguments,
-    add_vocab_arguments,
     file_info,
     find_split_files,
     keep_unique,
@@ -52,7 +51,6 @@ from txt_db_tools.common import (
     run_cli,
     split_counts,
     start_problem_log,
-    summary,
     vocab_coverage,
     write_txt_db,
 )
@@ -169,17 +167,12 @@ def convert(
             stats[split].update(vocab_coverage(records, vocab))
         meta |= {"top_k": top_k if ans2label is None else None, "ans2label": vocab_meta}
     meta |= {"splits": stats, "missing_splits": missing}
-    meta = write_txt_db(out, splits, meta, vocab, problems)
-    if not quiet:
-        print(summary(meta, out))
-    return meta
+    return write_txt_db(out, splits, meta, vocab, problems, quiet=quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m {CONVERTER}", description=__doc__.splitlines()[0])
-    add_common_arguments(parser)
+    parser = converter_parser(CONVERTER, __doc__, vocab=True)
     parser.add_argument("--task", required=True, choices=TASKS, help="the TGIF-QA task to convert")
-    add_vocab_arguments(parser)
     return parser
 
 

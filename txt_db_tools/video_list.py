@@ -31,8 +31,8 @@ from pathlib import Path
 
 from sparsevl.problems import BadInputError
 from txt_db_tools.common import (
+    converter_parser,
     SplitLog,
-    add_common_arguments,
     file_info,
     keep_unique,
     keep_valid,
@@ -41,7 +41,6 @@ from txt_db_tools.common import (
     run_cli,
     split_counts,
     start_problem_log,
-    summary,
     video_id_from_path,
     write_txt_db,
 )
@@ -185,15 +184,11 @@ def convert(
         "splits": stats,
         "missing_splits": missing,
     }
-    meta = write_txt_db(out, splits, meta, problems=problems, extra_files={LABEL_MAP: label2name})
-    if not quiet:
-        print(summary(meta, out))
-    return meta
+    return write_txt_db(out, splits, meta, problems=problems, extra_files={LABEL_MAP: label2name}, quiet=quiet)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=f"python -m {CONVERTER}", description=__doc__.splitlines()[0])
-    add_common_arguments(parser)
+    parser = converter_parser(CONVERTER, __doc__)
     parser.add_argument(
         "--list",
         action="append",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -32,9 +33,7 @@ class OneVideoStore:
     def __contains__(self, video_id: str) -> bool:
         return video_id == VIDEO_ID
 
-    def meta(self, video_id: str):
-        from types import SimpleNamespace
-
+    def meta(self, video_id: str) -> SimpleNamespace:
         return SimpleNamespace(num_frames=len(self._frames))
 
     def frames(self, video_id: str, indices) -> np.ndarray:
