@@ -11,7 +11,6 @@ baseline), dual, and rerank; prints time and text-to-video R@1 of each and the r
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import platform
 import tempfile
@@ -20,11 +19,9 @@ from pathlib import Path
 
 import torch
 
-from sparsevl.config import load_config
-from sparsevl.data.txt_db import load_split, write_jsonl
-from sparsevl.train.checkpoint import latest_checkpoint
-from sparsevl.train.config import TrainConfig
-from sparsevl.train.loop import evaluate
+from sparsevl.runner.checkpoint import latest_checkpoint, restore
+from sparsevl.runner.evaluate import evaluate
+from sparsevl.txt_db import load_split, write_jsonl
 
 
 def main() -> None:
@@ -36,8 +33,8 @@ def main() -> None:
     args = parser.parse_args()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    cfg = load_config(TrainConfig, str(args.run / "config.json"))
     checkpoint = latest_checkpoint(args.run)
+    cfg = restore(checkpoint).cfg
     records = load_split(cfg.txt_db, args.split)
     videos = list(dict.fromkeys(r["video_id"] for r in records))[: args.num_videos]
     chosen = set(videos)
@@ -50,11 +47,9 @@ def main() -> None:
         write_jsonl(Path(tmp) / "subset.jsonl", subset)
         results = {}
         for mode in ("cross", "dual", "rerank"):
-            run_cfg = dataclasses.replace(
-                cfg, txt_db=tmp, retrieval=dataclasses.replace(cfg.retrieval, eval_mode=mode, rerank_k=args.k)
-            )
+            overrides = ["--txt_db", tmp, "--retrieval.eval_mode", mode, "--retrieval.rerank_k", str(args.k)]
             start = time.perf_counter()
-            result, _ = evaluate(run_cfg, checkpoint, "subset")
+            result, _ = evaluate(checkpoint, "subset", overrides, out_dir=tmp)
             results[mode] = (time.perf_counter() - start, result.metrics["t2v_R@1"])
             print(f"{mode:>6}: {results[mode][0]:7.1f} s   t2v R@1 {results[mode][1]:6.2f}")
     cross_time, cross_r1 = results["cross"]

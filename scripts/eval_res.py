@@ -19,7 +19,7 @@ import sys
 from sparsevl.problems import BadInputError
 from sparsevl.tasks.qa_report import (
     accuracy_by_type,
-    format_table,
+    format_report,
     load_ground_truth,
     load_predictions,
 )
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
-        print(format_table(report))
+        print(format_report(report))
     return 0
 
 

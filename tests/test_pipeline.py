@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from sparsevl.data.txt_db import available_splits, load_ans2label, load_split
+from sparsevl.txt_db import available_splits, load_ans2label, load_split
 from sparsevl.data.vis_db import VisDB
 
 

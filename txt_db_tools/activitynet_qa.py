@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from sparsevl.problems import BadInputError
-from sparsevl.tasks.qa_report import ANET_TYPES
+from sparsevl.txt_db import ANET_TYPES
 from txt_db_tools.common import (
     converter_parser,
     DEFAULT_TOP_K,

@@ -20,8 +20,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 import orjson
 
-from sparsevl.data.txt_db import load_ans2label, read_json, write_json_atomic, write_jsonl
+from sparsevl.txt_db import load_ans2label, read_json, write_json_atomic, write_jsonl
 from sparsevl.problems import BadInputError, ProblemLog
+from sparsevl.video_ids import video_id_from_path  # noqa: F401  (converters import it from here)
 
 DEFAULT_TOP_K = 1000
 PROBLEMS_LOG = "problems.log"
@@ -308,17 +309,6 @@ def read_jsonl_rows(path: str | os.PathLike, log: SplitLog) -> tuple[list[tuple[
         except orjson.JSONDecodeError as e:
             log.drop(path, f"malformed JSON line: {e}", n)
     return rows, len(lines)
-
-
-def video_id_from_path(name: str) -> str:
-    """The vis_db id of a video named by a path or file name: the file name without its folders
-    and, if it is one `extract-frames` reads (`.mp4`, `.webm`, ...), without its extension
-    (`k400/abseiling/x1.mp4` -> `x1`). Any other name is kept whole (`v_a.b` stays `v_a.b`)."""
-    from sparsevl.data.video_io import VIDEO_EXTENSIONS  # here: it imports OpenCV and PyAV
-
-    base = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
-    stem, ext = os.path.splitext(base)
-    return stem if ext.lower() in VIDEO_EXTENSIONS and stem else base
 
 
 def split_counts(log: SplitLog, written: int, **source_counts: int) -> dict:

@@ -8,7 +8,7 @@ raises `ConfigError` naming the key (dotted for nested configs) and where it cam
 config class defines `validate(self)`, it is called last for cross-field rules; a `ValueError`
 it raises becomes a `ConfigError`. A config class may also define a classmethod
 `adapt_config_file(data, source) -> dict`: `load_config` passes it the file's JSON object first, so
-the class can accept another format (TrainConfig reads ClipBERT's config files this way).
+the class can accept another format (RunConfig reads ClipBERT's config files this way).
 
 Accepted types: int (not bool), float (int or float), bool (only true/false), str, `X | None`,
 `Literal[...]`, `list[T]`, `tuple[T, ...]`, `tuple[A, B]`, `dict[str, T]`, nested dataclasses and
@@ -17,19 +17,14 @@ Accepted types: int (not bool), float (int or float), bool (only true/false), st
 None. A value that starts with `--` must be written as `--key=--value`. Dashes in keys
 are read as underscores (`--hidden-size` is `hidden_size`).
 
-Commands use it like this (the parser should not abbreviate options, so that an override
-cannot be taken for a parser option):
+Commands parse their own options with `parse_known_args` (without abbreviations, so that an
+override cannot be taken for a parser option) and pass the rest to `load_config`:
 
-    parser = argparse.ArgumentParser(allow_abbrev=False)
-    add_config_args(parser)                      # adds --config FILE
-    args, rest = parser.parse_known_args(argv)   # rest holds the --key value overrides
-    cfg = load_config(TrainConfig, args.config, rest)
-    save_config(cfg, os.path.join(cfg.output_dir, "config.json"))
+    cfg = load_config(RunConfig, args.config, rest)   # rest holds the --key value overrides
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import dataclasses
 import difflib
@@ -42,11 +37,13 @@ import typing
 from collections.abc import Sequence
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from sparsevl.problems import UserError
+
 T = typing.TypeVar("T")
 CLI = "command line"
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """A config problem, with the key (dotted path) and the source (a file or the command line)."""
 
     def __init__(self, message: str, key: str = "", source: str = ""):
@@ -284,6 +281,11 @@ def load_config(cls: type[T], path: str | os.PathLike | None, overrides: Sequenc
     adapt = getattr(cls, "adapt_config_file", None)  # a config class may read other file formats
     if path and callable(adapt):
         data = adapt(data, source)
+    return config_with_overrides(cls, data, source, overrides)
+
+
+def config_with_overrides(cls: type[T], data: dict, source: str, overrides: Sequence[str] = ()) -> T:
+    """Config from data (e.g. the config saved in a checkpoint), then `--key value` overrides."""
     merged = to_dict(_build(cls, data, source, check=False))  # validate() runs after the overrides
     for key, raw in _parse_tokens(list(overrides)):
         tp = _field_type(cls, key)
@@ -313,11 +315,3 @@ def save_config(cfg: Any, path: str | os.PathLike) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-
-
-def add_config_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add `--config FILE`; parse with `parse_known_args` and pass the rest to `load_config`."""
-    parser.add_argument("--config", metavar="FILE", default=None,
-                        help="JSON config file; any --key value after it overrides a field "
-                             "(dotted keys for nested fields, e.g. --model.hidden_size 256)")
-    return parser

@@ -14,8 +14,18 @@ from collections import Counter
 from pathlib import Path
 
 
-class BadInputError(Exception):
+class UserError(Exception):
+    """A problem the user can fix: a bad config, a missing file, a malformed record. Its message
+    names the file (and record) and says what to do; the command line prints it as one line and
+    exits with status 2, without a traceback."""
+
+
+class BadInputError(UserError):
     """Input that cannot be used, with a message naming the file and the record."""
+
+
+class MissingInputError(UserError, FileNotFoundError):
+    """A file or folder the command needs is not there."""
 
 
 @dataclasses.dataclass(frozen=True)

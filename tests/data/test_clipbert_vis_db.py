@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from sparsevl.data import clipbert_vis_db
-from sparsevl.data.clipbert_vis_db import BrokenVideo, ClipBertVisDB, open_vis_db
+from sparsevl.data.clipbert_vis_db import BrokenVideo, ClipBertVisDB
+from sparsevl.data.store import open_vis_db
 from sparsevl.data.clips import ClipReader, ClipSampling
 from sparsevl.data.video_io import sample_video, uniform_indices
 from sparsevl.data.vis_db import StoreSettings, VideoNotFound, VisDB, VisDBWriter
@@ -76,9 +77,9 @@ def test_open_vis_db_tells_the_stores_apart(store, tmp_path):
 
 def test_run_data_opens_either_store(store, tmp_path):
     from sparsevl.tasks.common import RunData  # imports torch: only this test needs it
-    from sparsevl.train.config import TrainConfig
+    from sparsevl.tasks.config import RunConfig
 
-    cfg = TrainConfig(txt_db=str(tmp_path), vis_db=str(store), output_dir=str(tmp_path / "run"))
+    cfg = RunConfig(txt_db=str(tmp_path), vis_db=str(store), output_dir=str(tmp_path / "run"))
     assert isinstance(RunData(cfg, tmp_path / "run", ProblemLog()).vis_db, ClipBertVisDB)
 
 

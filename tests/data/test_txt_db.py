@@ -3,7 +3,7 @@ import os
 import orjson
 import pytest
 
-from sparsevl.data.txt_db import (
+from sparsevl.txt_db import (
     available_splits,
     load_ans2label,
     load_split,

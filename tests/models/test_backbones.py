@@ -27,8 +27,9 @@ from sparsevl.models.backbones import (
     ResNetGrid,
     SameConv2d,
 )
-from sparsevl.models.factory import BACKBONES, ModelConfig, build_visual_encoder
+from sparsevl.models.factory import ModelConfig, build_backbone, build_visual_encoder
 from sparsevl.models.pretrained import efficientnet_lite0_package_file, load_efficientnet_lite0_classifier
+from sparsevl.problems import BadInputError
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -89,7 +90,7 @@ def test_efficientnet_lite0_wrong_state_dict_names_the_keys(tmp_path):
     state["_fc.weight"] = torch.zeros(10, 1280)
     path = tmp_path / "bad.pth"
     torch.save(state, path)
-    with pytest.raises(ValueError) as e:
+    with pytest.raises(BadInputError) as e:
         load_efficientnet_lite0_classifier(path)
     message = str(e.value)
     assert str(path) in message
@@ -101,7 +102,7 @@ def test_efficientnet_lite0_wrong_state_dict_names_the_keys(tmp_path):
 def test_efficientnet_lite0_refuses_pickled_objects(tmp_path):
     path = tmp_path / "model.pth"
     torch.save(EfficientNetLite0(), path)  # a whole pickled module, not a state_dict
-    with pytest.raises(ValueError, match="weights_only=True"):
+    with pytest.raises(BadInputError, match="weights_only=True"):
         load_efficientnet_lite0_classifier(path)
 
 
@@ -171,7 +172,7 @@ def test_real_efficientnet_lite0_grid_from_the_factory(lite0_file, tmp_path):
     frames = photo("chelsea", 128)[None]
     for stride, channels, size in ((16, 112, 8), (32, 1280, 4)):
         cfg = pretrained_config("efficientnet_lite0", tmp_path, backbone_stride=stride, fusion="mean")
-        visual = build_visual_encoder(cfg, num_frm=1).eval()
+        visual = build_visual_encoder(dataclasses.replace(cfg, num_frm=1))[0].eval()
         assert visual.backbone.out_channels == channels
         with torch.no_grad():
             tokens, positions = visual(frames[None])  # one clip of one frame
@@ -206,7 +207,7 @@ def clip_vision_dir(tmp_path_factory):
 
 
 def test_resnet50_grid_is_resnets_last_hidden_state(resnet_dir):
-    visual = build_visual_encoder(pretrained_config("resnet50", resnet_dir, fusion="mean"), num_frm=2).eval()
+    visual = build_visual_encoder(pretrained_config("resnet50", resnet_dir, fusion="mean", num_frm=2))[0].eval()
     backbone = visual.backbone
     assert isinstance(backbone, ResNetGrid)
     assert backbone.out_channels == 32
@@ -224,7 +225,7 @@ def test_resnet50_grid_is_resnets_last_hidden_state(resnet_dir):
 
 @pytest.mark.parametrize("size", [(32, 32), (48, 64)])  # the checkpoint's size, and another
 def test_clip_vit_grid_is_clips_patch_tokens(clip_vision_dir, size):
-    backbone = BACKBONES["clip_vit"](pretrained_config("clip_vit", clip_vision_dir)).eval()
+    backbone = build_backbone(pretrained_config("clip_vit", clip_vision_dir), None)[0].eval()
     assert isinstance(backbone, ClipViTGrid)
     assert backbone.out_channels == 32
     assert backbone.pixel_mean == (0.48145466, 0.4578275, 0.40821073)
@@ -242,7 +243,7 @@ def test_clip_vit_grid_is_clips_patch_tokens(clip_vision_dir, size):
 
 def test_clip_vit_every_parameter_gets_a_gradient(clip_vision_dir):
     # the final LayerNorm, which only the pooled class token goes through, is left out
-    backbone = BACKBONES["clip_vit"](pretrained_config("clip_vit", clip_vision_dir))
+    backbone = build_backbone(pretrained_config("clip_vit", clip_vision_dir), None)[0]
     assert_every_parameter_gets_a_gradient(backbone, 32)
 
 
@@ -256,7 +257,7 @@ def test_clip_vit_loads_from_a_whole_clip_folder(tmp_path):
     )
     clip = CLIPModel(config).eval()
     clip.save_pretrained(tmp_path)
-    backbone = BACKBONES["clip_vit"](pretrained_config("clip_vit", tmp_path)).eval()
+    backbone = build_backbone(pretrained_config("clip_vit", tmp_path), None)[0].eval()
     x = torch.randn(1, 3, 32, 32)
     with torch.no_grad():
         tokens = clip.vision_model(pixel_values=x).last_hidden_state  # saved as vision_model.*, like openai's
@@ -266,22 +267,35 @@ def test_clip_vit_loads_from_a_whole_clip_folder(tmp_path):
 # --- errors that say what to put where -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("backbone", ["efficientnet_lite0", "resnet50", "clip_vit"])
-def test_missing_backbone_dir_is_a_clear_error(backbone, tmp_path):
+@pytest.mark.parametrize("backbone", ["resnet50", "clip_vit"])
+def test_missing_backbone_dir_is_a_clear_error(backbone):
     with pytest.raises(ValueError, match=rf"backbone '{backbone}' needs backbone_dir: set it to"):
-        BACKBONES[backbone](pretrained_config(backbone, None))
+        build_backbone(pretrained_config(backbone, None), None)[0]
     with pytest.raises(ConfigError, match="model: backbone .* needs backbone_dir"):
         from_dict(_Train, {"model": {"backbone": backbone}})
+
+
+@pytest.mark.parametrize("backbone", ["efficientnet_lite0", "resnet50", "clip_vit"])
+def test_backbone_dir_that_does_not_exist_is_a_clear_error(backbone, tmp_path):
     missing = tmp_path / "nowhere"
     with pytest.raises(FileNotFoundError, match=rf"backbone_dir {missing} does not exist: put .* there"):
-        BACKBONES[backbone](pretrained_config(backbone, missing))
+        build_backbone(pretrained_config(backbone, missing), None)[0]
+
+
+def test_efficientnet_without_backbone_dir_loads_the_installed_imagenet_weights():
+    from sparsevl.models.pretrained import read_state_dict
+
+    assert from_dict(_Train, {"model": {"backbone": "efficientnet_lite0"}}).model.backbone_dir is None
+    grid = build_backbone(pretrained_config("efficientnet_lite0", None, backbone_stride=32), None)[0]
+    stem = read_state_dict(efficientnet_lite0_package_file())["_conv_stem.weight"]
+    assert torch.equal(grid.stem[0].weight, stem)
 
 
 def test_hf_folder_without_config_or_of_another_model(tmp_path, clip_vision_dir):
     with pytest.raises(FileNotFoundError, match=r"has no config.json: put a Hugging Face microsoft/resnet-50"):
-        BACKBONES["resnet50"](pretrained_config("resnet50", tmp_path))
-    with pytest.raises(ValueError, match=r"holds a 'clip_vision_model' model, not 'resnet'"):
-        BACKBONES["resnet50"](pretrained_config("resnet50", clip_vision_dir))
+        build_backbone(pretrained_config("resnet50", tmp_path), None)[0]
+    with pytest.raises(BadInputError, match=r"holds a 'clip_vision_model' model, not 'resnet'"):
+        build_backbone(pretrained_config("resnet50", clip_vision_dir), None)[0]
 
 
 def test_hf_folder_with_missing_weights(tmp_path, resnet_dir):
@@ -290,8 +304,8 @@ def test_hf_folder_with_missing_weights(tmp_path, resnet_dir):
     (tmp_path / "config.json").write_text((resnet_dir / "config.json").read_text())
     state = load_file(resnet_dir / "model.safetensors")
     save_file({k: v for k, v in state.items() if "stages.3" not in k}, tmp_path / "model.safetensors")
-    with pytest.raises(ValueError, match=r"weights of ResNetModel are missing or .* \(encoder.stages.3"):
-        BACKBONES["resnet50"](pretrained_config("resnet50", tmp_path))
+    with pytest.raises(BadInputError, match=r"weights of ResNetModel are missing or .* \(encoder.stages.3"):
+        build_backbone(pretrained_config("resnet50", tmp_path), None)[0]
 
 
 def test_backbone_stride_is_16_or_32():

@@ -101,6 +101,7 @@ def tiny_config(fusion: str, pool: str = "cls") -> ModelConfig:
         backbone_channels=16,
         backbone_blocks=2,  # 16 x 16 frames -> 4 x 4 grids
         fusion=fusion,
+        num_frm=NUM_FRM,
         text_model_dir=None,
         hidden_size=32,
         num_layers=1,
@@ -114,7 +115,7 @@ def tiny_config(fusion: str, pool: str = "cls") -> ModelConfig:
 
 def tiny_model(fusion: str, pool: str = "cls"):
     torch.manual_seed(0)
-    return build_video_qa_model(tiny_config(fusion, pool), NUM_FRM, NUM_LABELS, VOCAB)
+    return build_video_qa_model(tiny_config(fusion, pool), NUM_LABELS, VOCAB)
 
 
 def random_frames(b: int, seed: int = 0) -> torch.Tensor:

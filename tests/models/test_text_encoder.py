@@ -24,7 +24,7 @@ def minilm_dir() -> Path:
 
 
 def test_text_path_equals_transformers_bert(minilm_dir):
-    bert = build_bert(ModelConfig(text_model_dir=str(minilm_dir)), vocab_size=0)  # the folder's vocabulary
+    bert, _ = build_bert(ModelConfig(text_model_dir=str(minilm_dir)), vocab_size=0)  # the folder's vocabulary
     cross = CrossEncoder(bert, visual_dim=8).eval()
     reference = AutoModel.from_pretrained(str(minilm_dir)).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir))

@@ -6,7 +6,7 @@ from sparsevl.problems import BadInputError
 from sparsevl.tasks.qa_report import (
     ANET_ROWS,
     accuracy_by_type,
-    format_table,
+    format_report,
     load_ground_truth,
     load_predictions,
 )
@@ -41,7 +41,7 @@ def test_activitynet_layout_and_normalization():
 
 
 def test_table():
-    table = format_table(accuracy_by_type({"q1": "yes"}, GT))
+    table = format_report(accuracy_by_type({"q1": "yes"}, GT))
     lines = table.splitlines()
     assert lines[0].split() == ["Type", "Accuracy", "Correct", "Total"]
     names = [line[: lines[0].index("Accuracy")].strip() for line in lines[2:]]

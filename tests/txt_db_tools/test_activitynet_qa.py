@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sparsevl.data.txt_db import load_ans2label, load_split, read_jsonl
+from sparsevl.txt_db import load_ans2label, load_split, read_jsonl
 from sparsevl.problems import BadInputError
 from txt_db_tools.activitynet_qa import TYPE_NAMES, convert
 from txt_db_tools.common import build_ans2label

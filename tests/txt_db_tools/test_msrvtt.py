@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from sparsevl.data.txt_db import load_split
+from sparsevl.txt_db import load_split
 from sparsevl.problems import BadInputError
 from txt_db_tools.msrvtt import convert
 

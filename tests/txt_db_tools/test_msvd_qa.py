@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from sparsevl.data.txt_db import load_split
+from sparsevl.txt_db import load_split
 from sparsevl.problems import BadInputError, ProblemLog
 from txt_db_tools.common import SplitLog
 from txt_db_tools.msvd_qa import MAPPING_FILE, convert, read_mapping

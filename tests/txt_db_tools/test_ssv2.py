@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from sparsevl.data.txt_db import load_split
+from sparsevl.txt_db import load_split
 from sparsevl.problems import BadInputError
 from txt_db_tools.ssv2 import LABELS_FILE, class_name, convert
 

@@ -1,10 +1,9 @@
-"""ClipBERT's vis_db as a read-only frame source, and `open_vis_db`, which tells the two stores apart.
+"""ClipBERT's vis_db as a read-only frame source (`sparsevl.data.store.open_vis_db` tells it from ours).
 
 ClipBERT's vis_db (jayleicn/ClipBERT, src/preprocessing/file2lmdb.py) is an LMDB whose keys are
 video ids (`str(id).encode("utf-8")`, the file stem) and whose values are the whole video files
 (mp4, gif, ...), decoded at load time. `ClipBertVisDB` reads such a store through the interface
-`ClipReader` and the datasets use from `VisDB`: `path`, `in`, `meta(video_id).num_frames` and
-`frames(video_id, indices)`, so a ClipBERT store works in place of an extracted one.
+`sparsevl.data.store.FrameStore`, so a ClipBERT store works in place of an extracted one.
 
 Which frames a video "has" is fixed when the store is opened, with the rules of
 `sparsevl extract-frames` (video_io): a rate `fps` (the frame on screen at 0, 1/fps, 2/fps, ...
@@ -29,8 +28,8 @@ from collections.abc import Iterator, Sequence
 import cv2
 import numpy as np
 
-from sparsevl.data.extract_frames import DEFAULT_FPS
 from sparsevl.data.video_io import (
+    DEFAULT_FPS,
     EPS,
     VideoError,
     _check_not_truncated,
@@ -56,22 +55,6 @@ class _Plan:
     positions: list[float]  # one per stored frame: its time (s) or, by_ordinal, its frame number
     by_ordinal: bool  # the packets carry no timestamps: frames are matched by decode order
     meta: VideoMeta
-
-
-def open_vis_db(
-    path: str | os.PathLike,
-    *,
-    fps: float | None = None,
-    num_frames: int | None = None,
-    max_size: int | None = None,
-) -> VisDB | ClipBertVisDB:
-    """Our `VisDB` if the store has our `__settings__` record, else a `ClipBertVisDB` sampled with
-    the given options (which a `VisDB` does not need: its frames were sampled at extraction)."""
-    ours = VisDB(path)  # raises FileNotFoundError if there is no LMDB at `path`
-    if ours.settings() is not None:
-        return ours
-    ours.close()
-    return ClipBertVisDB(path, fps=fps, num_frames=num_frames, max_size=max_size)
 
 
 class ClipBertVisDB:

@@ -1,6 +1,6 @@
 """Synthetic demo data: videos of coloured shapes moving on a plain background.
 
-`sparsevl demo-data OUT_DIR` writes, deterministically from the seed:
+`generate(OUT_DIR, spec)` (`sparsevl demo-data OUT_DIR`) writes, deterministically from the seed:
 
     OUT_DIR/videos/v_<video_name>.mp4          real video files (OpenCV VideoWriter, mp4v)
     OUT_DIR/annotations/{split}_q.json         ActivityNet-QA questions  (video_name, question, question_id)
@@ -20,11 +20,9 @@ model sees the same set of positions or colours for "left" and "right", "before"
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import random
-import time
 from pathlib import Path
 
 import cv2
@@ -279,21 +277,3 @@ def generate(out_dir: str | Path, spec: DemoSpec = DemoSpec(), progress: bool = 
             orjson.dumps(captions[split], option=orjson.OPT_INDENT_2)
         )
     return {split: {"videos": len(captions[split]), "questions": len(questions[split])} for split in questions}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out_dir", help="folder to write videos/, annotations/ and captions/ into")
-    parser.add_argument("--num-videos", type=int, default=DemoSpec.num_videos)
-    parser.add_argument("--seed", type=int, default=DemoSpec.seed)
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.num_videos < 1:
-        raise SystemExit("--num-videos must be at least 1")
-    start = time.time()
-    counts = generate(args.out_dir, DemoSpec(num_videos=args.num_videos, seed=args.seed))
-    total_q = sum(c["questions"] for c in counts.values())
-    print(f"wrote {args.num_videos} videos and {total_q} questions to {args.out_dir} in {time.time() - start:.1f}s")
-    for split, c in counts.items():
-        print(f"  {split}: {c['videos']} videos, {c['questions']} questions")
-    return 0

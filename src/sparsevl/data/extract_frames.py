@@ -1,4 +1,4 @@
-"""`sparsevl extract-frames VIDEO_DIR VIS_DB`: sample frames of every video into a vis_db.
+"""Sample frames of every video of a folder into a vis_db (`sparsevl extract-frames`).
 
 Worker processes decode videos in parallel (one video per task, a bounded number in flight); the
 main process is the only LMDB writer and writes each finished video in one transaction. Videos
@@ -9,7 +9,6 @@ skipped, or stop the run with --on-error stop.
 
 from __future__ import annotations
 
-import argparse
 import concurrent.futures as cf
 import contextlib
 import dataclasses
@@ -24,16 +23,19 @@ from collections.abc import Callable, Iterator
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-import lmdb
 from tqdm import tqdm
 
-from sparsevl.data.video_io import VIDEO_EXTENSIONS, VideoError, find_videos, sample_video
+from sparsevl.data.video_io import (
+    DEFAULT_FPS,
+    DEFAULT_MAX_SIZE,
+    DEFAULT_QUALITY,
+    VideoError,
+    find_videos,
+    sample_video,
+)
 from sparsevl.data.vis_db import RESERVED_IDS, SettingsMismatch, StoreSettings, VisDBWriter
-from sparsevl.problems import BadInputError, ProblemLog
+from sparsevl.problems import MissingInputError, ProblemLog, UserError
 
-DEFAULT_FPS = 1.0
-DEFAULT_MAX_SIZE = 256
-DEFAULT_QUALITY = 90
 LOG_NAME = "extract_errors.log"
 
 
@@ -77,13 +79,13 @@ def extract_frames(
     settings, BadInputError on the first bad video when on_error="stop".
     """
     start = time.monotonic()
-    _check_options(fps, num_frames, max_size, quality)
+    check_options(fps, num_frames, max_size, quality)
     if fps is None and num_frames is None:
         fps = DEFAULT_FPS
     workers = default_workers() if workers is None else max(0, int(workers))
     video_dir, vis_db = Path(video_dir), Path(vis_db)
     if not video_dir.is_dir():
-        raise FileNotFoundError(f"video folder not found: {video_dir}")
+        raise MissingInputError(f"video folder not found: {video_dir}")
 
     settings = StoreSettings(
         fps=float(fps) if fps is not None else None,
@@ -129,17 +131,21 @@ def extract_frames(
     )
 
 
-def _check_options(fps, num_frames, max_size, quality) -> None:
+class OptionError(UserError, ValueError):
+    """Sampling options that cannot be used together or at all."""
+
+
+def check_options(fps, num_frames, max_size, quality) -> None:
     if fps is not None and num_frames is not None:
-        raise ValueError("give fps or num_frames, not both")
+        raise OptionError("give fps or num_frames, not both")
     if fps is not None and not fps > 0:
-        raise ValueError(f"fps must be > 0, not {fps}")
+        raise OptionError(f"fps must be > 0, not {fps}")
     if num_frames is not None and num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, not {num_frames}")
+        raise OptionError(f"num_frames must be >= 1, not {num_frames}")
     if max_size is not None and max_size < 0:
-        raise ValueError(f"max_size must be >= 0 (0 = keep the source size), not {max_size}")
+        raise OptionError(f"max_size must be >= 0 (0 = keep the source size), not {max_size}")
     if not 1 <= quality <= 100:
-        raise ValueError(f"quality must be in 1..100, not {quality}")
+        raise OptionError(f"quality must be in 1..100, not {quality}")
 
 
 def _plan(paths: list[Path], writer: VisDBWriter, problems: ProblemLog) -> tuple[list[Path], int]:
@@ -255,69 +261,3 @@ def _worker_init(parent_pid: int) -> None:
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    exts = ", ".join(e.lstrip(".") for e in VIDEO_EXTENSIONS)
-    parser.description = (
-        f"Sample frames of every video file ({exts}) directly inside VIDEO_DIR (not subfolders) "
-        "into the LMDB vis_db VIS_DB; video id = file name without extension. Re-running resumes."
-    )
-    parser.add_argument("video_dir", metavar="VIDEO_DIR", type=Path)
-    parser.add_argument("vis_db", metavar="VIS_DB", type=Path, help="output folder (an LMDB)")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--fps", type=float, default=None, metavar="F",
-        help=f"frames per second to store (default {DEFAULT_FPS:g} when --num-frames is not given)",
-    )
-    mode.add_argument(
-        "--num-frames", type=int, default=None, metavar="N",
-        help="store N frames spread uniformly over each video",
-    )
-    parser.add_argument(
-        "--max-size", type=int, default=DEFAULT_MAX_SIZE, metavar="S",
-        help=f"resize so the longer side is at most S pixels, never upscale; 0 keeps the source "
-        f"size (default {DEFAULT_MAX_SIZE})",
-    )
-    parser.add_argument(
-        "--workers", type=int, default=default_workers(), metavar="W",
-        help="decoding processes (default min(4, CPUs) = %(default)s; 0 = in this process)",
-    )
-    parser.add_argument(
-        "--quality", type=int, default=DEFAULT_QUALITY, metavar="Q",
-        help=f"JPEG quality 1-100 (default {DEFAULT_QUALITY})",
-    )
-    parser.add_argument(
-        "--on-error", choices=("skip", "stop"), default="skip",
-        help="a broken video: report and skip it (default), or stop the run",
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        _check_options(args.fps, args.num_frames, args.max_size, args.quality)
-    except ValueError as e:
-        print(f"extract-frames: {e}", file=sys.stderr)
-        return 2
-    if args.video_dir.is_dir() and not find_videos(args.video_dir):
-        print(f"extract-frames: no video files in {args.video_dir}", file=sys.stderr)
-        return 1
-    try:
-        summary = extract_frames(
-            args.video_dir, args.vis_db, fps=args.fps, num_frames=args.num_frames,
-            max_size=args.max_size, workers=args.workers, quality=args.quality,
-            on_error=args.on_error,
-        )
-    except BadInputError as e:
-        print(f"extract-frames: stopped (--on-error stop): {e}", file=sys.stderr)
-        print("videos stored so far are kept; re-run to resume", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nextract-frames: interrupted; the videos stored so far are kept, re-run to resume",
-              file=sys.stderr)
-        return 130
-    except (SettingsMismatch, FileNotFoundError, lmdb.Error) as e:
-        print(f"extract-frames: {e}", file=sys.stderr)
-        return 2
-    print(summary)
-    return 0

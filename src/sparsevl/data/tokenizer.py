@@ -1,4 +1,8 @@
-"""Question tokenizers: a BERT WordPiece vocabulary, from a model folder or built from the data."""
+"""Text tokenizers: a BERT WordPiece vocabulary, from a model folder or built from the data.
+
+A tokenizer is saved with every checkpoint as plain data (`tokenizer_state`) and rebuilt from it
+(`tokenizer_from_state`), so a checkpoint alone tokenizes exactly as its run did.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from pathlib import Path
 from tokenizers.normalizers import BertNormalizer
 from tokenizers.pre_tokenizers import BertPreTokenizer
 from transformers import BertTokenizer
+
+from sparsevl.problems import MissingInputError
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -24,11 +30,24 @@ def build_word_vocab(texts, min_count: int = 1) -> list[str]:
     return SPECIAL_TOKENS + [w for w in words if w not in SPECIAL_TOKENS]
 
 
-def write_vocab(words: list[str], path: str | Path) -> None:
-    Path(path).write_text("\n".join(words) + "\n", encoding="utf-8")
+def read_vocab_file(path: str | Path) -> list[str]:
+    """A BERT `vocab.txt`: one token per line, the line number is the id."""
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"no vocabulary at {path}: a BERT-layout text model folder has a vocab.txt")
+    return path.read_text(encoding="utf-8").splitlines()
 
 
-def load_tokenizer(vocab_file: str | Path) -> BertTokenizer:
-    if not Path(vocab_file).is_file():
-        raise FileNotFoundError(f"no vocabulary at {vocab_file}")
-    return BertTokenizer(vocab=str(vocab_file), do_lower_case=True)
+def bert_tokenizer(vocab: list[str], lowercase: bool = True) -> BertTokenizer:
+    return BertTokenizer(vocab={word: i for i, word in enumerate(vocab)}, do_lower_case=lowercase)
+
+
+def tokenizer_state(tokenizer: BertTokenizer) -> dict:
+    vocab = tokenizer.get_vocab()
+    return {"kind": "bert", "vocab": sorted(vocab, key=vocab.get), "lowercase": bool(tokenizer.do_lower_case)}
+
+
+def tokenizer_from_state(state: dict) -> BertTokenizer:
+    if state.get("kind") != "bert":
+        raise ValueError(f"unknown tokenizer kind {state.get('kind')!r} in the checkpoint")
+    return bert_tokenizer(state["vocab"], state["lowercase"])

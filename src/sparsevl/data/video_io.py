@@ -32,7 +32,12 @@ import av
 import cv2
 import numpy as np
 
-VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mkv", ".mov", ".gif", ".m4v", ".mpg", ".mpeg")
+from sparsevl.video_ids import VIDEO_EXTENSIONS
+
+# Sampling when a command is not told otherwise: frames per second, longer side, JPEG quality.
+DEFAULT_FPS = 1.0
+DEFAULT_MAX_SIZE = 256
+DEFAULT_QUALITY = 90
 
 # A frame at exactly a target time must win over float rounding (e.g. 3 * 0.1 != 0.3).
 EPS = 1e-6
@@ -342,7 +347,6 @@ def _msg(e: Exception) -> str:
 
 
 __all__ = [
-    "VIDEO_EXTENSIONS",
     "SampledVideo",
     "VideoError",
     "encode_jpeg",

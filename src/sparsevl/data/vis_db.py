@@ -22,6 +22,8 @@ import lmdb
 import numpy as np
 import orjson
 
+from sparsevl.problems import MissingInputError, UserError
+
 FORMAT = "sparsevl-vis_db"
 FORMAT_VERSION = 1
 SETTINGS_KEY = b"__settings__"
@@ -44,7 +46,7 @@ class VideoNotFound(KeyError):
         return str(self.args[0])
 
 
-class SettingsMismatch(ValueError):
+class SettingsMismatch(UserError, ValueError):
     """Extraction settings that differ from those the store was made with."""
 
 
@@ -137,7 +139,7 @@ class VisDB:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         if not (self.path / "data.mdb").is_file():
-            raise FileNotFoundError(f"no vis_db at {self.path} (expected {self.path / 'data.mdb'})")
+            raise MissingInputError(f"no vis_db at {self.path} (expected {self.path / 'data.mdb'})")
         self._env = None
         self._pid = None
         self._ids: list[str] | None = None

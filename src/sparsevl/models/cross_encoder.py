@@ -62,3 +62,13 @@ class CrossEncoder(nn.Module):
         hidden = torch.cat([text, visual.to(text.dtype)], dim=1)
         mask = torch.cat([attention_mask, attention_mask.new_ones(visual.shape[:2])], dim=1)
         return self.encode(hidden, mask)
+
+
+def pool_text(hidden: torch.Tensor, text_mask: torch.Tensor, pool: str) -> torch.Tensor:
+    """What a head reads from the cross-encoder's states (N, Lt + Lv, H): [CLS] ("cls", ClipBERT)
+    or the mean of the text tokens' states ("text_mean": a word that looked up its object feeds the
+    head directly, without a second hop through [CLS])."""
+    if pool == "cls":
+        return hidden[:, 0]
+    mask = text_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden[:, : mask.shape[1]] * mask).sum(1) / mask.sum(1)

@@ -21,8 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from sparsevl.models.aggregation import aggregate_clip_scores
-from sparsevl.models.cross_encoder import CrossEncoder
-from sparsevl.models.video_qa import VisualEncoder, pool_text
+from sparsevl.models.cross_encoder import CrossEncoder, pool_text
+from sparsevl.models.visual import VisualEncoder
 
 
 class VideoTextMatchingModel(nn.Module):
@@ -69,9 +69,7 @@ class VideoTextMatchingModel(nn.Module):
         """(N, Lt) -> (N, embed_dim), unit length: BERT on the text alone, its tokens' final states
         averaged and projected (a fresh [CLS] state hardly depends on the text, the mean does)."""
         text = self.cross.bert.embeddings(input_ids=input_ids, token_type_ids=torch.zeros_like(input_ids))
-        hidden = self.cross.encode(text, attention_mask)
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1)
+        pooled = pool_text(self.cross.encode(text, attention_mask), attention_mask, "text_mean")
         return F.normalize(self.text_proj(pooled).float(), dim=-1)
 
     def video_embedding(self, clips: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from transformers import CLIPVisionModel, PreTrainedModel, ResNetModel
 
 from sparsevl.models.backbones import ClipViTGrid, EfficientNetLite0, EfficientNetLite0Grid, ResNetGrid
+from sparsevl.problems import BadInputError, MissingInputError
 
 # What each pretrained backbone wants in `backbone_dir`.
 CHECKPOINT_LAYOUTS = {
@@ -40,7 +41,7 @@ def checkpoint_path(backbone: str, backbone_dir: str | Path | None) -> Path:
         raise ValueError(f"backbone {backbone!r} needs backbone_dir: set it to {CHECKPOINT_LAYOUTS[backbone]}")
     path = Path(backbone_dir)
     if not path.exists():
-        raise FileNotFoundError(f"backbone_dir {path} does not exist: put {CHECKPOINT_LAYOUTS[backbone]} there")
+        raise MissingInputError(f"backbone_dir {path} does not exist: put {CHECKPOINT_LAYOUTS[backbone]} there")
     return path
 
 
@@ -66,9 +67,9 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises UnpicklingError (and others) for anything but tensors
-        raise ValueError(f"{path} cannot be read as tensors only (torch.load with weights_only=True): {e}") from e
+        raise BadInputError(f"{path} cannot be read as tensors only (torch.load with weights_only=True): {e}") from e
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} holds a {type(state).__name__}, not a state_dict (parameter name -> tensor)")
+        raise BadInputError(f"{path} holds a {type(state).__name__}, not a state_dict (parameter name -> tensor)")
     return state
 
 
@@ -88,7 +89,7 @@ def load_state_dict_strict(module: torch.nn.Module, state: dict[str, torch.Tenso
         if keys
     ]
     if problems:
-        raise ValueError(f"{source} does not fit {type(module).__name__}: " + "; ".join(problems))
+        raise BadInputError(f"{source} does not fit {type(module).__name__}: " + "; ".join(problems))
     module.load_state_dict(state)
 
 
@@ -99,7 +100,7 @@ def efficientnet_lite0_file(path: Path) -> Path:
     files = sorted(p for p in path.iterdir() if p.suffix in CHECKPOINT_SUFFIXES)
     if len(files) != 1:
         found = f"{len(files)} ({', '.join(p.name for p in files)})" if files else "none"
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"backbone_dir {path} should hold one checkpoint file ({', '.join(CHECKPOINT_SUFFIXES)}), found {found}: "
             f"put {CHECKPOINT_LAYOUTS['efficientnet_lite0']} there, or name the file itself"
         )
@@ -129,12 +130,12 @@ def load_hf_vision_model(
     folder = checkpoint_path(backbone, backbone_dir)
     config_file = folder / "config.json"
     if not config_file.is_file():
-        raise FileNotFoundError(
+        raise MissingInputError(
             f"backbone_dir {folder} has no config.json: put {CHECKPOINT_LAYOUTS[backbone]} there"
         )
     model_type = json.loads(config_file.read_text()).get("model_type")
     if model_type not in model_types:
-        raise ValueError(
+        raise BadInputError(
             f"backbone_dir {folder} holds a {model_type!r} model, not {' or '.join(map(repr, model_types))}: "
             f"backbone {backbone!r} needs {CHECKPOINT_LAYOUTS[backbone]}"
         )
@@ -142,7 +143,7 @@ def load_hf_vision_model(
     model, info = cls.from_pretrained(str(folder), dtype=torch.float32, output_loading_info=True)
     bad = sorted(info["missing_keys"]) + sorted(str(k) for k in info["mismatched_keys"])
     if bad:
-        raise ValueError(
+        raise BadInputError(
             f"backbone_dir {folder}: {len(bad)} weights of {cls.__name__} are missing or of the wrong shape "
             f"({', '.join(bad[:5])}{', ...' if len(bad) > 5 else ''})"
         )

@@ -6,48 +6,8 @@ import torch
 from torch import nn
 
 from sparsevl.models.aggregation import aggregate_clip_scores
-from sparsevl.models.cross_encoder import CrossEncoder
-
-
-def pool_text(hidden: torch.Tensor, text_mask: torch.Tensor, pool: str) -> torch.Tensor:
-    """What a head reads from the cross-encoder's states (N, Lt + Lv, H): [CLS] ("cls", ClipBERT)
-    or the mean of the text tokens' states ("text_mean": a word that looked up its object feeds the
-    head directly, without a second hop through [CLS])."""
-    if pool == "cls":
-        return hidden[:, 0]
-    mask = text_mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden[:, : mask.shape[1]] * mask).sum(1) / mask.sum(1)
-
-
-class VisualEncoder(nn.Module):
-    """uint8 frames of clips -> visual tokens of clips: normalise, backbone per frame, fuse per clip."""
-
-    def __init__(self, backbone: nn.Module, fusion: nn.Module, frozen_bn: bool = False):
-        super().__init__()
-        self.backbone = backbone
-        self.fusion = fusion
-        self.frozen_bn = frozen_bn
-        self.register_buffer("mean", torch.tensor(backbone.pixel_mean).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(backbone.pixel_std).view(1, 3, 1, 1), persistent=False)
-
-    def train(self, mode: bool = True):
-        """With `frozen_bn` the backbone's BatchNorm layers always use their stored statistics (as
-        ClipBERT's ResNet does): a frame's features then do not depend on the rest of its batch, so
-        N processes with batches of B give the same gradients as one process with N x B."""
-        super().train(mode)
-        if self.frozen_bn:
-            for m in self.backbone.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                    m.eval()
-        return self
-
-    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """frames (N, T, H, W, 3) uint8 -> tokens (N, L, C), positions (L, 3)."""
-        n, t = frames.shape[:2]
-        x = frames.flatten(0, 1).permute(0, 3, 1, 2).float().div_(255)
-        x = (x - self.mean) / self.std
-        grids = self.backbone(x)
-        return self.fusion(grids.view(n, t, *grids.shape[1:]))
+from sparsevl.models.cross_encoder import CrossEncoder, pool_text
+from sparsevl.models.visual import VisualEncoder
 
 
 class AnswerHead(nn.Module):

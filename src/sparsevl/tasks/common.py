@@ -1,46 +1,47 @@
-"""What every task reads: the config's txt_db splits, the vis_db, the tokenizer, and the shape of an
-evaluation's result.
-
-A task (video_qa, matching) composes a `RunData` and supplies, for the training loop:
-`dataset(split, train)` (with `set_epoch` and `describe`), `collator`, `build_model()`,
-`loss(model, batch)` and `evaluate(model, split, device, autocast) -> Evaluation`.
-"""
+"""What the tasks share: the run's data (txt_db splits, frame store, tokenizer) and what of it a
+checkpoint keeps, moving batches to the device, and evaluation mode."""
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import functools
-from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import torch
+from torch import nn
 
 from sparsevl.data.clips import ClipReader, ClipSampling
-from sparsevl.data.tokenizer import build_word_vocab, load_tokenizer, write_vocab
-from sparsevl.data.txt_db import load_split
-from sparsevl.data.clipbert_vis_db import open_vis_db
+from sparsevl.data.store import FrameStore, open_vis_db
+from sparsevl.data.tokenizer import (
+    bert_tokenizer,
+    build_word_vocab,
+    read_vocab_file,
+    tokenizer_from_state,
+    tokenizer_state,
+)
 from sparsevl.problems import ProblemLog
-from sparsevl.train.config import TrainConfig
-
-
-@dataclasses.dataclass
-class Evaluation:
-    metrics: dict[str, float]  # logged as the validation metrics
-    headline: str  # one line for the training log, e.g. "All 63.29"
-    table: str  # what `sparsevl evaluate` prints
-    files: dict[str, Any]  # written as results/{split}_step{N}_{name}.json
+from sparsevl.tasks.config import RunConfig
+from sparsevl.txt_db import load_split
 
 
 class RunData:
-    def __init__(self, cfg: TrainConfig, run_dir: str | Path, problems: ProblemLog):
+    """The data side of a run, for every task: records of the txt_db splits (read once), the frame
+    store (opened on first use), the tokenizer, and the sampling of clips.
+
+    `saved` is what `state()` returned in the run a checkpoint comes from: the tokenizer and the
+    model's architecture are then taken from it, not from the data or the model folders.
+    """
+
+    def __init__(self, cfg: RunConfig, problems: ProblemLog, saved: dict | None = None):
         self.cfg = cfg
-        self.run_dir = Path(run_dir)
         self.problems = problems
+        self.saved = saved
         self._records: dict[str, list[dict]] = {}
+        self.tokenizer = None
+        self.arch: dict | None = saved.get("arch") if saved else None
 
     @functools.cached_property
-    def vis_db(self):
-        """Opened on first use (`sparsevl predict` puts a one-video store here instead)."""
+    def vis_db(self) -> FrameStore:
         return open_vis_db(self.cfg.vis_db)  # ours, or ClipBERT's video-bytes LMDB
 
     def records(self, split: str) -> list[dict]:
@@ -48,28 +49,55 @@ class RunData:
             self._records[split] = load_split(self.cfg.txt_db, split)
         return self._records[split]
 
-    def tokenizer(self, train_texts: Callable[[], Iterable[str]]):
-        """A pretrained text model brings its vocabulary; otherwise the run builds one from the
-        training texts, once, and keeps it in the run folder (evaluation reuses it)."""
-        if self.cfg.model.text_model_dir is not None:
-            return load_tokenizer(Path(self.cfg.model.text_model_dir) / "vocab.txt")
-        vocab = self.run_dir / "vocab.txt"
-        if not vocab.is_file():
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            write_vocab(build_word_vocab(train_texts()), vocab)
-        return load_tokenizer(vocab)
+    def load_tokenizer(self, train_texts: Callable[[], Iterable[str]]):
+        """The checkpoint's tokenizer; else a pretrained text model's vocabulary; else a word
+        vocabulary built from the training texts."""
+        if self.saved is not None:
+            self.tokenizer = tokenizer_from_state(self.saved["tokenizer"])
+        elif self.cfg.model.text_model_dir is not None:
+            self.tokenizer = bert_tokenizer(read_vocab_file(f"{self.cfg.model.text_model_dir}/vocab.txt"))
+        else:
+            self.tokenizer = bert_tokenizer(build_word_vocab(train_texts()))
+        return self.tokenizer
 
-    def clip_reader(self, train: bool) -> ClipReader:
+    def keep_arch(self, model: nn.Module) -> nn.Module:
+        """Remember the architecture of a model built from pretrained folders, for `state()`."""
+        self.arch = getattr(model, "arch", {})
+        return model
+
+    def state(self) -> dict:
+        """The tokenizer, the model's architecture, and how the frame store sampled its frames
+        (so `sparsevl predict` samples a video file the same way)."""
+        if self.saved is not None:  # a restored run: its store may not be here any more
+            settings = self.saved.get("vis_db_settings")
+        else:
+            store_settings = getattr(self.vis_db, "settings", None)  # a ClipBERT store has none
+            settings = store_settings().to_dict() if store_settings and store_settings() else None
+        return {"tokenizer": tokenizer_state(self.tokenizer), "arch": self.arch or {}, "vis_db_settings": settings}
+
+    def clip_reader(self, train: bool, store: FrameStore | None = None) -> ClipReader:
         cfg = self.cfg
         sampling = ClipSampling(
-            num_frm=cfg.num_frm,
+            num_frm=cfg.model.num_frm,
             n_clips=cfg.train_n_clips if train else cfg.inference_n_clips,
             frm_stride=cfg.frm_stride,
             random=train,
             seed=cfg.seed,
         )
-        return ClipReader(self.vis_db, sampling, cfg.img_size)
+        return ClipReader(store if store is not None else self.vis_db, sampling, cfg.img_size)
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode and without gradients, put back as it was afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)

@@ -9,9 +9,6 @@ cross-entropy over a question's options, and a retrieval checkpoint answers it z
 
 from __future__ import annotations
 
-import contextlib
-from pathlib import Path
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -26,27 +23,34 @@ from sparsevl.data.matching_dataset import (
     VideoClipsDataset,
     option_texts,
 )
+from sparsevl.data.store import FrameStore
 from sparsevl.dist import Dist
 from sparsevl.models.factory import build_matching_model
-from sparsevl.problems import ProblemLog
+from sparsevl.problems import ProblemLog, UserError
 from sparsevl.tables import format_table
-from sparsevl.tasks.common import Evaluation, RunData, to_device
+from sparsevl.tasks.common import RunData, evaluating, to_device
+from sparsevl.tasks.config import RunConfig
+from sparsevl.tasks.protocol import Evaluation, Prediction
 from sparsevl.tasks.retrieval_metrics import format_retrieval_table, retrieval_metrics, topk_metrics
-from sparsevl.train.config import TrainConfig
+
+TEXTS_PER_BATCH = 256  # texts per dual-encoder forward at evaluation
 
 
 class _MatchingTask:
     """What retrieval and multiple choice share: data, tokenizer, model, the cross-encoder score."""
 
-    def __init__(self, cfg: TrainConfig, run_dir: str | Path, problems: ProblemLog):
+    def __init__(self, cfg: RunConfig, problems: ProblemLog, state: dict | None = None):
         self.cfg = cfg
-        self.data = RunData(cfg, run_dir, problems)
         self.problems = problems
-        self.tokenizer = self.data.tokenizer(lambda: self.train_texts(self.data.records(cfg.train_split)))
-        self.collator = MatchingCollator(self.tokenizer, cfg.model.max_text_len)
+        self.data = RunData(cfg, problems, state)
+        tokenizer = self.data.load_tokenizer(lambda: self.train_texts(self.data.records(cfg.train_split)))
+        self.collator = MatchingCollator(tokenizer, cfg.model.max_text_len)
+
+    def state(self) -> dict:
+        return self.data.state()
 
     def build_model(self) -> torch.nn.Module:
-        return build_matching_model(self.cfg.model, self.cfg.num_frm, len(self.tokenizer))
+        return self.data.keep_arch(build_matching_model(self.cfg.model, len(self.collator.tokenizer), self.data.arch))
 
     def itm_logits(self, model, batch: dict, clips: torch.Tensor) -> torch.Tensor:
         """(texts, 2): every text of the batch against the clips of its video."""
@@ -56,6 +60,25 @@ class _MatchingTask:
 
     def loader(self, dataset, batch_size: int) -> DataLoader:
         return DataLoader(dataset, batch_size=batch_size, collate_fn=self.collator, num_workers=self.cfg.num_workers)
+
+    def predict(self, model, store: FrameStore, video_id: str, texts: list[str], device: torch.device) -> Prediction:
+        """Every text scored against the video by the cross-encoder and the dual encoder."""
+        if not texts:
+            raise UserError(f"a {self.cfg.task} model scores texts against the video: give --caption TEXT "
+                            "(repeatable; the options of a multiple-choice question too) or --captions-file FILE")
+        frames = torch.from_numpy(self.data.clip_reader(train=False, store=store).read(video_id))[None].to(device)
+        tokens = to_device(self.collator.tokenize(texts), device)
+        with evaluating(model):
+            video = model.encode_clips(frames)
+            itm = model.match_score(model.itm_logits(
+                tokens["input_ids"], tokens["attention_mask"], video.expand(len(texts), *video.shape[1:]),
+                self.cfg.score_agg_func).float()).cpu()
+            dual = (model.text_embedding(tokens["input_ids"], tokens["attention_mask"]) @ model.video_embedding(video).T)[:, 0].cpu()
+        order = itm.argsort(descending=True).tolist()
+        rows = [{"text": texts[i], "cross_encoder": round(float(itm[i]), 4), "dual": round(float(dual[i]), 4)} for i in order]
+        table = format_table(("Cross-encoder", "Dual", "Text (best first, by the cross-encoder)"),
+                             [(f"{r['cross_encoder']:.3f}", f"{r['dual']:.3f}", r["text"]) for r in rows])
+        return Prediction(rows=rows, table=table)
 
 
 class RetrievalTask(_MatchingTask):
@@ -69,7 +92,7 @@ class RetrievalTask(_MatchingTask):
         neg = rc.itm_neg_size if "itm" in rc.objective and rc.itm_negatives == "random" else 0
         return CaptionTrainDataset(self.data.records(split), self.data.clip_reader(train), neg, self.cfg.seed, self.problems)
 
-    def loss(self, model, batch: dict) -> torch.Tensor:
+    def loss(self, model, batch: dict) -> dict[str, torch.Tensor]:
         rc = self.cfg.retrieval
         clips = model.encode_clips(batch["frames"])
         total = clips.new_zeros((), dtype=torch.float32)
@@ -89,13 +112,13 @@ class RetrievalTask(_MatchingTask):
             else:  # ClipBERT's rank loss: each negative's sigmoid score `margin` below its positive's
                 scores = torch.sigmoid(model.match_score(logits)).view(len(clips), -1)
                 total = total + (rc.margin + scores[:, 1:] - scores[:, :1]).clamp(min=0).mean()
-        return total
+        return {"loss": total}
 
     def _hard_negative_pairs(self, batch: dict, similarity: torch.Tensor) -> dict:
-        """`similarity`: the contrastive logits (caption, video) of the batch."""
         """ITM pairs whose negatives are the batch's other captions, drawn in proportion to how well
         the dual encoder thinks they match the video (softmax of similarity): random captions are
-        too easy to teach the cross-encoder to rank close candidates (ALBEF's hard negatives)."""
+        too easy to teach the cross-encoder to rank close candidates (ALBEF's hard negatives).
+        `similarity`: the contrastive logits (caption, video) of the batch."""
         n = len(similarity)
         k = min(self.cfg.retrieval.itm_neg_size, n - 1)
         weights = similarity.T.float().softmax(dim=1) + 1e-12  # (video, caption)
@@ -117,11 +140,11 @@ class RetrievalTask(_MatchingTask):
             "labels": labels.reshape(-1),
         }
 
-    @torch.no_grad()
-    def evaluate(
-        self, model, split: str, device: torch.device, autocast=contextlib.nullcontext, dist: Dist = Dist()
-    ) -> Evaluation:
-        """Every process encodes every video and scores its share of the captions; all get every row."""
+    def evaluate(self, model, split: str, device: torch.device, autocast, dist: Dist) -> Evaluation:
+        """Every process encodes every video and scores its share of the captions; all get every row.
+
+        `cross` scores every (caption, video) pair with the cross-encoder; `dual` by embedding
+        similarity; `rerank` re-scores the dual encoder's top `rerank_k` videos with the cross-encoder."""
         rc = self.cfg.retrieval
         records = self.data.records(split)
         present = videos_in_store((r["video_id"] for r in records), self.data.vis_db, self.problems, "caption(s)")
@@ -129,34 +152,25 @@ class RetrievalTask(_MatchingTask):
         column = {v: i for i, v in enumerate(video_ids)}
         records = [r for r in records if r["video_id"] in column]
         text_to_video = np.array([column[r["video_id"]] for r in records], dtype=np.int64)
-        was_training = model.training
-        model.eval()
         mine = dist.shard(records)
-        with autocast():
+        candidates = None  # (captions, k) videos scored per caption, when not all of them are
+        with evaluating(model), autocast():
             clips, video_emb = self._encode_videos(model, video_ids, device, need_embedding=rc.eval_mode != "cross")
             texts = to_device(self.collator.tokenize([r["caption"] for r in mine] or [""]), device)
             if rc.eval_mode == "cross":
                 scores = self._cross_scores(model, texts, clips, torch.arange(len(video_ids)).expand(len(mine), -1))
             else:
-                text_emb = torch.cat([
-                    model.text_embedding(texts["input_ids"][i:i + 256], texts["attention_mask"][i:i + 256])
-                    for i in range(0, len(mine), 256)
-                ] or [video_emb.new_zeros((0, video_emb.shape[1]))])
-                scores = text_emb @ video_emb.T
+                scores = self._text_embeddings(model, texts, len(mine), video_emb) @ video_emb.T
                 if rc.eval_mode == "rerank":
                     candidates = scores.topk(min(rc.rerank_k, len(video_ids)), dim=1).indices
-                    rescored = self._cross_scores(model, texts, clips, candidates)
-        model.train(was_training)
+                    scores = self._cross_scores(model, texts, clips, candidates)
         # every process gets the rows of every caption, in the split's order
-        scores = torch.tensor(dist.gather_lists(scores.float().cpu().tolist())).view(len(records), len(video_ids))
-        if rc.eval_mode == "rerank":
-            k = candidates.shape[1]
-            candidates = torch.tensor(dist.gather_lists(candidates.cpu().tolist()), dtype=torch.long).view(-1, k)
-            rescored = torch.tensor(dist.gather_lists(rescored.float().cpu().tolist())).view(-1, k)
+        scores = torch.tensor(dist.gather_lists(scores.float().cpu().tolist())).view(len(records), -1)
         files = {"video_ids": video_ids, "cids": [r["cid"] for r in records], "text_to_video": text_to_video.tolist()}
-        if rc.eval_mode == "rerank":
-            metrics = topk_metrics(candidates, rescored, text_to_video, len(video_ids))
-            files["topk"] = {"indices": candidates.tolist(), "scores": rescored.tolist()}
+        if candidates is not None:
+            candidates = torch.tensor(dist.gather_lists(candidates.cpu().tolist()), dtype=torch.long).view(len(records), -1)
+            metrics = topk_metrics(candidates, scores, text_to_video, len(video_ids))
+            files["topk"] = {"indices": candidates.tolist(), "scores": scores.tolist()}
         else:
             metrics = retrieval_metrics(scores, text_to_video)
             files["scores"] = scores.tolist()
@@ -179,6 +193,15 @@ class RetrievalTask(_MatchingTask):
             if need_embedding:
                 embeddings.append(model.video_embedding(encoded))
         return torch.cat(clips), torch.cat(embeddings) if need_embedding else None
+
+    @staticmethod
+    def _text_embeddings(model, texts: dict, n: int, video_emb: torch.Tensor) -> torch.Tensor:
+        """(n, D) dual-encoder embeddings of the tokenized texts, in batches."""
+        parts = [
+            model.text_embedding(texts["input_ids"][i:i + TEXTS_PER_BATCH], texts["attention_mask"][i:i + TEXTS_PER_BATCH])
+            for i in range(0, n, TEXTS_PER_BATCH)
+        ]
+        return torch.cat(parts) if parts else video_emb.new_zeros((0, video_emb.shape[1]))
 
     def _cross_scores(self, model, texts: dict, clips: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         """Cross-encoder match scores of text i with video candidates[i, j]: (texts, candidates)."""
@@ -211,30 +234,25 @@ class MultipleChoiceTask(_MatchingTask):
         scores = model.match_score(self.itm_logits(model, batch, clips).float())
         return list(scores.split(batch["num_texts"].tolist()))
 
-    def loss(self, model, batch: dict) -> torch.Tensor:
+    def loss(self, model, batch: dict) -> dict[str, torch.Tensor]:
         per_question = self.option_scores(model, batch)
         labels = batch["labels"].split(batch["num_texts"].tolist())
         losses = [F.cross_entropy(s[None], lab.argmax()[None]) for s, lab in zip(per_question, labels)]
-        return torch.stack(losses).mean()
+        return {"loss": torch.stack(losses).mean()}
 
-    @torch.no_grad()
-    def evaluate(
-        self, model, split: str, device: torch.device, autocast=contextlib.nullcontext, dist: Dist = Dist()
-    ) -> Evaluation:
-        was_training = model.training
-        model.eval()
+    def evaluate(self, model, split: str, device: torch.device, autocast, dist: Dist) -> Evaluation:
         predictions = []
         dataset = self.dataset(split, train=False)
         loader = self.loader(Subset(dataset, dist.shard(list(range(len(dataset))))), self.cfg.val_batch_size)
-        for batch in tqdm(loader, desc=f"predict {split}", unit="batch", leave=False):
-            batch = to_device(batch, device)
-            with autocast():
-                per_question = self.option_scores(model, batch)
-            labels = batch["labels"].split(batch["num_texts"].tolist())
-            for qid, s, lab in zip(batch["qids"], per_question, labels):
-                predictions.append({"qid": qid, "answer": int(s.argmax()), "truth": int(lab.argmax()),
-                                    "scores": s.tolist()})
-        model.train(was_training)
+        with evaluating(model):
+            for batch in tqdm(loader, desc=f"predict {split}", unit="batch", leave=False):
+                batch = to_device(batch, device)
+                with autocast():
+                    per_question = self.option_scores(model, batch)
+                labels = batch["labels"].split(batch["num_texts"].tolist())
+                for qid, s, lab in zip(batch["qids"], per_question, labels):
+                    predictions.append({"qid": qid, "answer": int(s.argmax()), "truth": int(lab.argmax()),
+                                        "scores": s.tolist()})
         predictions = dist.gather_lists(predictions)
         correct = sum(p["answer"] == p["truth"] for p in predictions)
         accuracy = 100.0 * correct / len(predictions) if predictions else 0.0

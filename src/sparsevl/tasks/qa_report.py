@@ -30,21 +30,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from sparsevl import tables
-from sparsevl.data.txt_db import read_json, read_jsonl
+from sparsevl.txt_db import ANET_TYPES, read_json, read_jsonl
 from sparsevl.problems import BadInputError
 
-# ActivityNet-QA type codes 0..8 -> names; 3-8 are the "Free" answer types
-ANET_TYPES = (
-    "Motion",
-    "Spatial Relation",
-    "Temporal Relation",
-    "Yes/No",
-    "Color",
-    "Object",
-    "Location",
-    "Number",
-    "Other",
-)
 ANET_FREE = ANET_TYPES[3:]
 ANET_ROWS = ANET_TYPES[:3] + ("Free", "All") + ANET_FREE
 NO_TYPE = "(no type)"
@@ -146,7 +134,7 @@ def accuracy_by_type(predictions: Mapping[Any, Any], ground_truth: Iterable[Mapp
     return Report(rows=rows, layout=layout, missing=missing, n_predictions=len(preds))
 
 
-def format_table(report: Report) -> str:
+def format_report(report: Report) -> str:
     """Plain aligned text: type, accuracy (percent, 2 decimals), correct, total."""
     body = [
         (r.name, "-" if r.accuracy is None else f"{r.accuracy:.2f}", str(r.correct), str(r.total))

@@ -2,54 +2,60 @@
 
 from __future__ import annotations
 
-import contextlib
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
 from tqdm import tqdm
 
 from sparsevl.data.qa_dataset import IGNORE_LABEL, QACollator, VideoQADataset
-from sparsevl.data.txt_db import load_ans2label
+from sparsevl.data.store import FrameStore
 from sparsevl.dist import Dist
 from sparsevl.models.factory import build_video_qa_model
-from sparsevl.problems import ProblemLog
-from sparsevl.tasks.common import Evaluation, RunData, to_device
-from sparsevl.tasks.qa_report import Report, accuracy_by_type, format_table
-from sparsevl.train.config import TrainConfig
+from sparsevl.problems import ProblemLog, UserError
+from sparsevl.tasks.common import RunData, evaluating, to_device
+from sparsevl.tasks.config import RunConfig
+from sparsevl.tasks.protocol import Evaluation, Prediction
+from sparsevl.tasks.qa_report import Report, accuracy_by_type, format_report
+from sparsevl.tables import format_table
+from sparsevl.txt_db import load_ans2label
 
 
 class VideoQATask:
-    def __init__(self, cfg: TrainConfig, run_dir: str | Path, problems: ProblemLog):
+    def __init__(self, cfg: RunConfig, problems: ProblemLog, state: dict | None = None):
         self.cfg = cfg
-        self.data = RunData(cfg, run_dir, problems)
         self.problems = problems
-        self.ans2label = load_ans2label(cfg.txt_db)
+        self.data = RunData(cfg, problems, state)
+        # the answer vocabulary is the model's output layer: a checkpoint's own, else the txt_db's
+        self.ans2label = state["ans2label"] if state else load_ans2label(cfg.txt_db)
         self.label2ans = {label: ans for ans, label in self.ans2label.items()}
-        self.tokenizer = self.data.tokenizer(lambda: [r["question"] for r in self.data.records(cfg.train_split)])
-        self.collator = QACollator(self.tokenizer, cfg.model.max_text_len)
+        tokenizer = self.data.load_tokenizer(lambda: [r["question"] for r in self.data.records(cfg.train_split)])
+        self.collator = QACollator(tokenizer, cfg.model.max_text_len)
+
+    def state(self) -> dict:
+        return {**self.data.state(), "ans2label": self.ans2label}
 
     def dataset(self, split: str, train: bool) -> VideoQADataset:
         return VideoQADataset(self.data.records(split), self.data.clip_reader(train), self.ans2label, self.problems)
 
     def build_model(self) -> torch.nn.Module:
-        return build_video_qa_model(self.cfg.model, self.cfg.num_frm, len(self.ans2label), len(self.tokenizer))
+        model = build_video_qa_model(self.cfg.model, len(self.ans2label), len(self.collator.tokenizer), self.data.arch)
+        return self.data.keep_arch(model)
 
-    def loss(self, model: torch.nn.Module, batch: dict) -> torch.Tensor:
+    def logits(self, model: torch.nn.Module, batch: dict) -> torch.Tensor:
+        """(questions, answers), the clips' logits combined by `score_agg_func`."""
         logits, _ = model(
             batch["frames"], batch["input_ids"], batch["attention_mask"], batch["video_index"], self.cfg.score_agg_func
         )
+        return logits
+
+    def loss(self, model: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor]:
+        logits = self.logits(model, batch)
         labels = batch["labels"]
         if (labels == IGNORE_LABEL).all():  # no answer of this batch is in the vocabulary
-            return logits.sum() * 0.0
-        return F.cross_entropy(logits.float(), labels, ignore_index=IGNORE_LABEL)
+            return {"loss": logits.sum() * 0.0}
+        return {"loss": F.cross_entropy(logits.float(), labels, ignore_index=IGNORE_LABEL)}
 
-    @torch.no_grad()
-    def predict(
-        self, model: torch.nn.Module, split: str, device: torch.device, autocast=contextlib.nullcontext,
-        dist: Dist = Dist(),
-    ) -> list[dict]:
+    def answers(self, model, split: str, device: torch.device, autocast, dist: Dist) -> list[dict]:
         """ActivityNet-QA's prediction format: [{"question_id", "answer"}], answers from `inference_n_clips`.
         Under several processes each answers its share of the videos and all get every prediction."""
         dataset = self.dataset(split, train=False)
@@ -57,19 +63,14 @@ class VideoQATask:
         loader = DataLoader(
             dataset, batch_size=self.cfg.val_batch_size, collate_fn=self.collator, num_workers=self.cfg.num_workers
         )
-        was_training = model.training
-        model.eval()
         predictions = []
-        for batch in tqdm(loader, desc=f"predict {split}", unit="batch", leave=False):
-            batch = to_device(batch, device)
-            with autocast():
-                logits, _ = model(
-                    batch["frames"], batch["input_ids"], batch["attention_mask"], batch["video_index"],
-                    self.cfg.score_agg_func,
-                )
-            for qid, label in zip(batch["qids"], logits.argmax(-1).tolist()):
-                predictions.append({"question_id": qid, "answer": self.label2ans[label]})
-        model.train(was_training)
+        with evaluating(model):
+            for batch in tqdm(loader, desc=f"predict {split}", unit="batch", leave=False):
+                batch = to_device(batch, device)
+                with autocast():
+                    logits = self.logits(model, batch)
+                for qid, label in zip(batch["qids"], logits.argmax(-1).tolist()):
+                    predictions.append({"question_id": qid, "answer": self.label2ans[label]})
         return dist.gather_lists(predictions)
 
     def report(self, split: str, predictions: list[dict]) -> Report:
@@ -79,14 +80,32 @@ class VideoQATask:
         ]
         return accuracy_by_type({p["question_id"]: p["answer"] for p in predictions}, truth)
 
-    def evaluate(
-        self, model, split: str, device: torch.device, autocast=contextlib.nullcontext, dist: Dist = Dist()
-    ) -> Evaluation:
-        predictions = self.predict(model, split, device, autocast, dist)
+    def evaluate(self, model, split: str, device: torch.device, autocast, dist: Dist) -> Evaluation:
+        predictions = self.answers(model, split, device, autocast, dist)
         report = self.report(split, predictions)
         return Evaluation(
             metrics={r.name: r.accuracy for r in report.rows if r.total},
             headline=f"All {report.row('All').accuracy:.2f}",
-            table=format_table(report),
+            table=format_report(report),
             files={"predictions": predictions, "accuracy": {"split": split, **report.to_dict()}},
         )
+
+    def predict(self, model, store: FrameStore, video_id: str, texts: list[str], device: torch.device) -> Prediction:
+        if not texts:
+            raise UserError("a video_qa model answers questions: give at least one --question")
+        records = [{"qid": str(i), "video_id": video_id, "question": q, "answer": ""} for i, q in enumerate(texts)]
+        item = VideoQADataset(records, self.data.clip_reader(train=False, store=store), self.ans2label)[0]
+        batch = to_device(self.collator([item]), device)
+        with evaluating(model):
+            probs = self.logits(model, batch).float().softmax(-1).cpu()
+        rows = []
+        for question, p in zip(texts, probs):
+            top = p.topk(min(3, len(p)))
+            answers = [self.label2ans[int(i)] for i in top.indices]
+            rows.append({"question": question, "answer": answers[0],
+                         "top": [{"answer": a, "score": round(float(v), 4)} for a, v in zip(answers, top.values)]})
+        table = format_table(
+            ("Question", "Answer", "Alternatives"),
+            [(r["question"], r["answer"], ", ".join(f"{t['answer']} {t['score']:.2f}" for t in r["top"])) for r in rows],
+        )
+        return Prediction(rows=rows, table=table)

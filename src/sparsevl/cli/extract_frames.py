@@ -1,0 +1,73 @@
+"""`sparsevl extract-frames VIDEO_DIR VIS_DB [--fps F | --num-frames N] [--max-size S] [--workers W]`"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sparsevl.data.video_io import DEFAULT_FPS, DEFAULT_MAX_SIZE, DEFAULT_QUALITY
+from sparsevl.video_ids import VIDEO_EXTENSIONS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    exts = ", ".join(e.lstrip(".") for e in VIDEO_EXTENSIONS)
+    parser.description = (
+        f"Sample frames of every video file ({exts}) directly inside VIDEO_DIR (not subfolders) "
+        "into the LMDB vis_db VIS_DB; video id = file name without extension. Re-running resumes."
+    )
+    parser.add_argument("video_dir", metavar="VIDEO_DIR", type=Path)
+    parser.add_argument("vis_db", metavar="VIS_DB", type=Path, help="output folder (an LMDB)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--fps", type=float, default=None, metavar="F",
+        help=f"frames per second to store (default {DEFAULT_FPS:g} when --num-frames is not given)",
+    )
+    mode.add_argument(
+        "--num-frames", type=int, default=None, metavar="N",
+        help="store N frames spread uniformly over each video",
+    )
+    parser.add_argument(
+        "--max-size", type=int, default=DEFAULT_MAX_SIZE, metavar="S",
+        help=f"resize so the longer side is at most S pixels, never upscale; 0 keeps the source "
+        f"size (default {DEFAULT_MAX_SIZE})",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, metavar="W",
+        help="decoding processes (default min(4, CPUs); 0 = in this process)",
+    )
+    parser.add_argument(
+        "--quality", type=int, default=DEFAULT_QUALITY, metavar="Q",
+        help=f"JPEG quality 1-100 (default {DEFAULT_QUALITY})",
+    )
+    parser.add_argument(
+        "--on-error", choices=("skip", "stop"), default="skip",
+        help="a broken video: report and skip it (default), or stop the run",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from sparsevl.data.extract_frames import check_options, extract_frames
+    from sparsevl.data.video_io import find_videos
+    from sparsevl.problems import BadInputError
+
+    check_options(args.fps, args.num_frames, args.max_size, args.quality)
+    if args.video_dir.is_dir() and not find_videos(args.video_dir):
+        print(f"extract-frames: no video files in {args.video_dir}", file=sys.stderr)
+        return 1
+    try:
+        summary = extract_frames(
+            args.video_dir, args.vis_db, fps=args.fps, num_frames=args.num_frames,
+            max_size=args.max_size, workers=args.workers, quality=args.quality,
+            on_error=args.on_error,
+        )
+    except BadInputError as e:
+        print(f"extract-frames: stopped (--on-error stop): {e}", file=sys.stderr)
+        print("videos stored so far are kept; re-run to resume", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nextract-frames: interrupted; the videos stored so far are kept, re-run to resume",
+              file=sys.stderr)
+        return 130
+    print(summary)
+    return 0

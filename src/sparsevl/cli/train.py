@@ -1,0 +1,29 @@
+"""`sparsevl train --config FILE [--resume] [--key value ...]`"""
+
+from __future__ import annotations
+
+import argparse
+
+ACCEPTS_CONFIG_OVERRIDES = True
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True,
+                        help="JSON config: a file, or the name of one shipped with sparsevl (e.g. demo_qa.json)")
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="continue the run in output_dir from its latest checkpoint (same config), ending as an uninterrupted run would",
+    )
+    parser.epilog = "Any config key can be overridden: --lr 3e-4 --model.fusion mean --num_epochs 2"
+
+
+def run(args: argparse.Namespace) -> int:
+    from sparsevl.config import load_config
+    from sparsevl.configs import config_file
+    from sparsevl.runner.train import train
+    from sparsevl.tasks.config import RunConfig
+
+    cfg = load_config(RunConfig, config_file(args.config), args.overrides)
+    train(cfg, resume=args.resume)
+    print(f"run folder: {cfg.output_dir}")
+    return 0

@@ -1,0 +1,106 @@
+"""Checkpoints: written atomically, read with `weights_only=True` (never arbitrary pickle).
+
+A checkpoint is self-contained: besides the weights (and, for resuming, the optimizer, scheduler,
+scaler, generators and data position) it holds the run's resolved config and the task's state
+(`Task.state()`: tokenizer, label map, model architecture, how the frames were sampled), so
+`restore` rebuilds the task and model from the file alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from sparsevl.config import config_with_overrides, load_config, to_dict
+from sparsevl.problems import BadInputError, MissingInputError, ProblemLog
+from sparsevl.tasks.config import RunConfig
+from sparsevl.tasks.protocol import Task
+from sparsevl.tasks.registry import build_task
+
+FORMAT_VERSION = 2  # 2: the config and the task's state are in the file
+
+
+def save_checkpoint(path: str | Path, state: dict) -> Path:
+    """Write to a temporary file in the same folder, then rename: a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # as every other file of the run (mkstemp creates 0600)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise MissingInputError(f"no checkpoint at {path}: give a ckpt/step_*.pt file written by `sparsevl train`")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # not a torch file, truncated, or holding objects other than tensors and plain data
+        raise BadInputError(f"{path} cannot be read as a checkpoint (torch.load with weights_only=True): "
+                            f"{str(e).splitlines()[0]}") from None
+
+
+def checkpoint_path(run_dir: str | Path, step: int) -> Path:
+    return Path(run_dir) / "ckpt" / f"step_{step:07d}.pt"
+
+
+def latest_checkpoint(run_dir: str | Path) -> Path | None:
+    found = sorted((Path(run_dir) / "ckpt").glob("step_*.pt"), key=lambda p: int(re.findall(r"\d+", p.stem)[0]))
+    return found[-1] if found else None
+
+
+def run_dir_of(checkpoint: str | Path) -> Path:
+    """The run folder a checkpoint belongs to (RUN/ckpt/step_N.pt -> RUN), or the file's folder."""
+    folder = Path(checkpoint).resolve().parent
+    return folder.parent if folder.name == "ckpt" else folder
+
+
+@dataclasses.dataclass
+class Restored:
+    cfg: RunConfig
+    task: Task
+    model: nn.Module
+    step: int
+
+
+def restore(
+    checkpoint: str | Path, overrides: Sequence[str] = (), config: str | Path | None = None,
+    problems: ProblemLog | None = None,
+) -> Restored:
+    """The task and the model (weights loaded, on the CPU) of a checkpoint, from the file alone.
+
+    The run's config comes from the checkpoint (or from `config`, a config file), then `overrides`
+    (e.g. `--txt_db DIR` to evaluate on other data, `--task multiple_choice` to answer multiple
+    choice with a retrieval model)."""
+    cfg = load_config(RunConfig, config, overrides) if config else None
+    state = load_checkpoint(checkpoint)
+    if "config" not in state or "task" not in state:
+        raise BadInputError(f"{checkpoint} holds no run config: it was written by an older version; "
+                            "evaluate it with that version, or retrain")
+    if cfg is None:
+        cfg = config_with_overrides(RunConfig, state["config"], f"the config saved in {checkpoint}", overrides)
+    task = build_task(cfg, problems or ProblemLog(), state["task"])
+    model = task.build_model()
+    model.load_state_dict(state["model"])
+    return Restored(cfg=cfg, task=task, model=model, step=state.get("step", 0))
+
+
+def checkpoint_state(cfg: RunConfig, task: Task, model: nn.Module, **training: object) -> dict:
+    """What every checkpoint holds; `training` adds the optimizer, generators and position for resuming."""
+    return {"format": FORMAT_VERSION, "config": to_dict(cfg), "task": task.state(), "model": model.state_dict(), **training}

@@ -1,0 +1,35 @@
+"""Evaluate a checkpoint on a split: the task's metrics and result files, from the checkpoint alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from sparsevl.dist import Dist
+from sparsevl.problems import ProblemLog
+from sparsevl.runner.checkpoint import restore, run_dir_of
+from sparsevl.runner.runtime import autocast_factory
+from sparsevl.tasks.protocol import Evaluation
+from sparsevl.txt_db import write_json_atomic
+
+
+def evaluate(
+    checkpoint: str | Path, split: str, overrides: Sequence[str] = (), config: str | Path | None = None,
+    out_dir: str | Path | None = None,
+) -> tuple[Evaluation, dict[str, Path]]:
+    """Evaluate `split` with a checkpoint; write the task's result files to `out_dir` (default: the
+    checkpoint's run folder's results/). `overrides` and `config` as in `checkpoint.restore`."""
+    run_dir = run_dir_of(checkpoint)
+    out = Path(out_dir) if out_dir else run_dir / "results"
+    restored = restore(checkpoint, overrides, config, ProblemLog(out / f"{split}_problems.log"))
+    cfg = restored.cfg
+    device = Dist().device(cfg.device)
+    model = restored.model.to(device)
+    result = restored.task.evaluate(model, split, device, autocast_factory(cfg.amp, device), Dist())
+    paths = {}
+    for name, content in result.files.items():
+        if isinstance(content, dict):
+            content = {"checkpoint": str(checkpoint), **content}
+        paths[name] = out / f"{split}_step{restored.step}_{name}.json"
+        write_json_atomic(paths[name], content)
+    return result, paths

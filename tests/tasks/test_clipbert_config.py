@@ -1,0 +1,229 @@
+"""ClipBERT's own config files (jayleicn/ClipBERT, src/configs/*.json) read as RunConfig."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from sparsevl.config import ConfigError, from_dict, load_config, to_dict
+from sparsevl.tasks.clipbert_config import NOT_USED, RENAMED
+from sparsevl.tasks.clipbert_config import from_clipbert as _from_clipbert
+from sparsevl.tasks.clipbert_config import is_clipbert_config as _is_clipbert
+from sparsevl.tasks.config import RunConfig
+
+OURS = {f.name for f in dataclasses.fields(RunConfig)}
+
+
+def from_clipbert(path):
+    return _from_clipbert(path, OURS)
+
+
+def is_clipbert_config(data):
+    return _is_clipbert(data, OURS)
+
+
+# The keys and values of ClipBERT's released configs, in their layout (src/configs/*.json).
+_COMMON = {
+    "img_pixel_mean": [123.675, 116.28, 103.53],
+    "img_pixel_std": [1.0, 1.0, 1.0],
+    "img_input_format": "BGR",
+    "max_n_example_per_group": 1,
+    "model_config": "src/configs/base_model.json",
+    "detectron2_model_cfg": "src/configs/detectron2_configs/R-50-grid.yaml",
+    "e2e_weights_path": "/pretrain/clipbert_image_text_pretrained.pt",
+    "detectron2_weights_path": None,
+    "bert_weights_path": None,
+    "tokenizer_dir": "/pretrain/bert-base-uncased/",
+}
+_OPTIM = {
+    "learning_rate": 5e-5, "weight_decay": 1e-3, "decay": "linear", "optim": "adamw",
+    "betas": [0.9, 0.98], "dropout": 0.1, "grad_norm": 5.0, "cnn_learning_rate": 5e-5,
+    "cnn_weight_decay": 1e-3, "cnn_lr_decay": "linear", "seed": 42, "fp16": 1,
+}
+MSRVTT_QA = {
+    "train_datasets": [{"name": "msrvtt_qa", "txt": {"msrvtt_qa": "/txt/msrvtt_qa/train.jsonl"},
+                        "img": "/img/msrvtt"}],
+    "val_datasets": [{"name": "msrvtt_qa", "txt": {"msrvtt_qa": "/txt/msrvtt_qa/val.jsonl"},
+                      "img": "/img/msrvtt"}],
+    "ans2label_path": "/txt/msrvtt_qa/train_ans2label.json",
+    "max_txt_len": 100, "max_img_size": 448, **_COMMON,
+    "fps": 2, "num_frm": 2, "train_n_clips": 8, "score_agg_func": "lse",
+    "output_dir": "/storage/msrvtt_qa_default", "train_batch_size": 16, "val_batch_size": 16,
+    "gradient_accumulation_steps": 1, "num_train_epochs": 10, "min_valid_steps": 50, "num_valid": 10,
+    **_OPTIM, "classifier": "mlp", "cls_hidden_scale": 2, "task": "msrvtt_qa",
+}
+MSRVTT_RET = {
+    "train_datasets": [{"name": "msrvtt", "txt": "/txt/msrvtt_retrieval/train.jsonl", "img": "/img/msrvtt"}],
+    "val_datasets": [{"name": "msrvtt_retrieval", "txt": "/txt/msrvtt_retrieval/val.jsonl",
+                      "img": "/img/msrvtt"}],
+    "max_txt_len": 20, "max_img_size": 448, **_COMMON,
+    "fps": 2, "num_frm": 2, "train_n_clips": 8, "score_agg_func": "lse",
+    "output_dir": "/storage/msrvtt_ret_default", "train_batch_size": 16, "val_batch_size": 16,
+    "gradient_accumulation_steps": 1, "num_train_epochs": 20, "min_valid_steps": 100, "num_valid": 100,
+    **_OPTIM, "loss_type": "ce", "itm_neg_size": 1,
+}
+_TGIF_TXT = {t: f"/txt/tgif_qa/{t}_{{}}.jsonl" for t in ("action", "transition", "frameqa")}
+TGIF_ACTION = {
+    "train_datasets": [{"name": "tgif_qa", "txt": {t: p.format("train") for t, p in _TGIF_TXT.items()},
+                        "img": "/img/tgif"}],
+    "val_datasets": [{"name": "tgif_qa", "txt": {t: p.format("val") for t, p in _TGIF_TXT.items()},
+                      "img": "/img/tgif"}],
+    "ans2label_path": "/txt/tgif_qa/frameqa_trainval_ans2label.json",
+    "max_txt_len": 25, "max_img_size": 768, **_COMMON,
+    "fps": 1, "num_frm": 1, "train_n_clips": 1,
+    "output_dir": "/storage/tgif_qa_action_default", "train_batch_size": 16, "val_batch_size": 16,
+    "gradient_accumulation_steps": 1, "num_train_epochs": 15, "min_valid_steps": 20, "num_valid": 15,
+    **_OPTIM, "classifier": "mlp", "cls_hidden_scale": 2, "task": "action",
+}
+
+
+def write(tmp_path: Path, name: str, data: dict) -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+def reported_keys(report: list[str]) -> set[str]:
+    return {line.split(" ", 1)[0].split("[", 1)[0] for line in report}
+
+
+def test_msrvtt_qa(tmp_path):
+    mapped, report = from_clipbert(write(tmp_path, "msrvtt_qa_base_resnet50.json", MSRVTT_QA))
+    cfg = from_dict(RunConfig, mapped)  # a valid RunConfig, validation included
+    assert (cfg.task, cfg.txt_db, cfg.train_split, cfg.val_split) == ("video_qa", "/txt/msrvtt_qa", "train", "val")
+    assert cfg.vis_db == "/vis/msrvtt"  # ClipBERT's /img mount is our /vis
+    assert cfg.output_dir == "/storage/msrvtt_qa_default"
+    assert (cfg.model.num_frm, cfg.train_n_clips, cfg.score_agg_func, cfg.img_size) == (2, 8, "lse", 448)
+    assert (cfg.lr, cfg.backbone_lr, cfg.weight_decay, cfg.grad_clip) == (5e-5, 5e-5, 1e-3, 5.0)
+    assert (cfg.num_epochs, cfg.train_batch_size, cfg.val_batch_size, cfg.grad_accum_steps) == (10, 16, 16, 1)
+    assert (cfg.amp, cfg.seed, cfg.valid_every_epochs) == ("fp16", 42, 1)
+    m = cfg.model
+    assert (m.max_text_len, m.dropout, m.text_model_dir) == (100, 0.1, "/pretrain/bert-base-uncased")
+    assert (m.fusion, m.frozen_bn, m.pool) == ("mean", True, "cls")
+    # every key without a counterpart is listed, with its value
+    expected = {"img_pixel_mean", "img_pixel_std", "img_input_format", "fps", "max_n_example_per_group",
+                "model_config", "detectron2_model_cfg", "e2e_weights_path", "detectron2_weights_path",
+                "bert_weights_path", "min_valid_steps", "decay", "optim", "betas", "cnn_weight_decay",
+                "cnn_lr_decay", "classifier", "cls_hidden_scale"}
+    assert expected <= reported_keys(report)
+    assert "e2e_weights_path = '/pretrain/clipbert_image_text_pretrained.pt': not used" in "\n".join(report)
+    assert any(line.startswith("ans2label_path") and "found in the txt_db folder" in line for line in report)
+    assert any(line.startswith("task = video_qa") for line in report)
+    # nothing is lost: each key of the file is mapped, converted or reported
+    handled = set(RENAMED) | reported_keys(report) | {"train_datasets", "val_datasets", "grad_norm"}
+    assert set(MSRVTT_QA) <= handled
+
+
+def test_msrvtt_retrieval(tmp_path):
+    mapped, report = from_clipbert(write(tmp_path, "msrvtt_ret_base_resnet50.json", MSRVTT_RET))
+    cfg = from_dict(RunConfig, mapped)
+    assert (cfg.task, cfg.txt_db, cfg.train_split, cfg.val_split) == (
+        "retrieval", "/txt/msrvtt_retrieval", "train", "val")
+    assert (cfg.retrieval.loss_type, cfg.retrieval.itm_neg_size, cfg.retrieval.objective) == ("ce", 1, "itm")
+    assert (cfg.model.max_text_len, cfg.num_epochs) == (20, 20)
+    assert cfg.valid_every_epochs == 1  # 100 validations in 20 epochs: every epoch is the closest
+    assert any(line.startswith("task = retrieval (from the dataset name 'msrvtt')") for line in report)
+    assert any(line.startswith("num_valid = 100 -> valid_every_epochs = 1") for line in report)
+
+
+def test_tgif_action_is_multiple_choice(tmp_path):
+    mapped, report = from_clipbert(write(tmp_path, "tgif_qa_action_base_resnet50.json", TGIF_ACTION))
+    cfg = from_dict(RunConfig, mapped)
+    assert cfg.task == "multiple_choice"
+    # the txt file of ClipBERT's task is the split; its folder the txt_db
+    assert (cfg.txt_db, cfg.train_split, cfg.val_split) == ("/txt/tgif_qa", "action_train", "action_val")
+    assert (cfg.model.num_frm, cfg.train_n_clips, cfg.img_size, cfg.model.max_text_len) == (1, 1, 768, 25)
+    text = "\n".join(report)
+    assert "train_datasets[0].txt: the 'action' file is used; not used: transition, frameqa" in text
+    assert "ans2label_path = '/txt/tgif_qa/frameqa_trainval_ans2label.json': not used" in text
+
+
+def test_load_config_reads_clipbert_files_and_prints_the_report(tmp_path, capsys):
+    path = write(tmp_path, "didemo_ret_base_resnet50.json", {
+        **MSRVTT_RET,
+        "train_datasets": [{"name": "didemo", "txt": "/txt/didemo_retrieval/train.jsonl", "img": "/img/didemo/"}],
+        "val_datasets": [{"name": "didemo_retrieval", "txt": "/txt/didemo_retrieval/val.jsonl", "img": "/img/didemo"}],
+        "train_batch_size": 8, "gradient_accumulation_steps": 4,
+    })
+    cfg = load_config(RunConfig, path, ["--lr", "1e-4", "--model.backbone", "resnet50",
+                                          "--model.backbone_dir", "/pretrain/resnet-50"])
+    assert (cfg.txt_db, cfg.vis_db, cfg.grad_accum_steps) == ("/txt/didemo_retrieval", "/vis/didemo", 4)
+    assert (cfg.lr, cfg.model.backbone) == (1e-4, "resnet50")  # overrides apply after the mapping
+    err = capsys.readouterr().err
+    assert f"{path}: a ClipBERT config, read as a sparsevl config:" in err
+    assert "  betas = [0.9, 0.98]: not used" in err
+
+
+def test_our_configs_are_read_as_before(tmp_path, capsys):
+    ours = {"task": "retrieval", "txt_db": "t", "vis_db": "v", "output_dir": "o", "lr": 3e-4,
+            "model": {"fusion": "concat", "max_text_len": 24}, "retrieval": {"itm_neg_size": 3}}
+    assert not is_clipbert_config(ours)
+    cfg = load_config(RunConfig, write(tmp_path, "ours.json", ours), ["--model.num_frm", "3"])
+    assert cfg == from_dict(RunConfig, {**ours, "model": {**ours.get("model", {}), "num_frm": 3}})
+    assert capsys.readouterr().err == ""
+    # an unknown key of ours is still an error, ClipBERT's names are not guessed for it
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_config(RunConfig, write(tmp_path, "typo.json", {**ours, "lr_typo": 1}))
+
+
+def test_our_keys_complete_a_clipbert_file(tmp_path):
+    data = {**MSRVTT_QA, "model": {"backbone": "resnet50", "backbone_dir": "/pretrain/resnet-50"},
+            "frm_stride": 2, "not_a_key": 3}
+    mapped, report = from_clipbert(write(tmp_path, "x.json", data))
+    cfg = from_dict(RunConfig, mapped)
+    assert (cfg.model.backbone, cfg.model.max_text_len, cfg.model.fusion) == ("resnet50", 100, "mean")
+    assert cfg.frm_stride == 2
+    assert "not_a_key = 3: neither a ClipBERT nor a sparsevl key; ignored" in report
+
+
+@pytest.mark.parametrize("name, extra, task", [
+    ("anet_ret_base_resnet50.json", {}, "retrieval"),
+    ("my_copy.json", {"task": "transition"}, "multiple_choice"),
+    ("msrvtt_mc_zero_shot.json", {}, "multiple_choice"),
+    ("tgif_qa_frameqa_base_resnet50.json", {"task": "frameqa"}, "video_qa"),
+])
+def test_task_from_task_key_or_file_name(tmp_path, name, extra, task):
+    data = {"train_datasets": [{"name": "somewhere", "txt": "/txt/x/train.jsonl", "img": "/img/x"}],
+            "output_dir": "/storage/x", **extra}
+    mapped, _ = from_clipbert(write(tmp_path, name, data))
+    assert mapped["task"] == task
+    assert mapped["val_split"] is None  # no val_datasets: no periodic validation
+
+
+def test_values_converted(tmp_path):
+    data = {**MSRVTT_RET, "fp16": 0, "grad_norm": -1, "loss_type": "rank", "margin": 0.1,
+            "inference_n_clips": 16, "n_workers": 4, "warmup_ratio": 0.05}
+    cfg = from_dict(RunConfig, from_clipbert(write(tmp_path, "r_ret.json", data))[0])
+    assert (cfg.amp, cfg.grad_clip) == ("none", 0.0)  # ClipBERT's grad_norm -1: no clipping
+    assert (cfg.retrieval.loss_type, cfg.retrieval.margin) == ("rank", 0.1)
+    assert (cfg.inference_n_clips, cfg.num_workers, cfg.warmup_ratio) == (16, 4, 0.05)
+
+
+@pytest.mark.parametrize("data, key, message", [
+    ({"train_datasets": [{"name": "tgif_qa", "txt": {"action": "/a.jsonl", "frameqa": "/f.jsonl"}}],
+      "task": "transition"}, "task", "unknown ClipBERT task|picks none"),
+    ({"train_datasets": [{"name": "tgif_qa", "txt": {"action": "/a.jsonl", "frameqa": "/f.jsonl"}}]},
+     "task", "cannot tell the task"),
+    ({"train_datasets": [{"name": "msrvtt", "txt": "/txt/x/train"}]}, "train_datasets[0].txt", "jsonl"),
+    ({"train_datasets": "/txt/x"}, "train_datasets", "list of"),
+    ({"train_datasets": [{"name": "vqa", "txt": "/txt/vqa/train.jsonl"}]}, "train_datasets", "not supported"),
+    ({**MSRVTT_RET, "fp16": "yes"}, "fp16", "expected 0, 1"),
+    ({**MSRVTT_RET, "retrieval": 3}, "retrieval", "expected an object"),
+])
+def test_errors_name_the_clipbert_key(tmp_path, data, key, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        from_clipbert(write(tmp_path, "x.json", data))
+    assert info.value.key in (key, "train_datasets[0].txt")
+
+
+def test_every_known_key_is_mapped_or_explained():
+    assert not set(RENAMED) & set(NOT_USED)
+    assert all(reason for reason in NOT_USED.values())
+    assert to_dict(RunConfig())  # the mapping targets exist in RunConfig
+    for ours in RENAMED.values():
+        section, _, leaf = ours.rpartition(".")
+        fields = to_dict(RunConfig())[section] if section else to_dict(RunConfig())
+        assert leaf in fields, ours
