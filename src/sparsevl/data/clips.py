@@ -50,9 +50,13 @@ class ClipReader:
             return train_clip_indices(num_frames, s.num_frm, s.n_clips, rng, s.frm_stride)
         return inference_clip_indices(num_frames, s.num_frm, s.n_clips, s.frm_stride)
 
+    def video_clip_indices(self, video_id: str, item: int = 0, epoch: int = 0) -> list[list[int]]:
+        """The stored frames of each clip `read` returns for this video."""
+        return self.clip_indices(self.vis_db.meta(video_id).num_frames, item, epoch)
+
     def read(self, video_id: str, item: int = 0, epoch: int = 0) -> np.ndarray:
         """(n_clips, num_frm, S, S, 3) uint8; each stored frame is decoded once even if clips share it."""
-        clips = self.clip_indices(self.vis_db.meta(video_id).num_frames, item, epoch)
+        clips = self.video_clip_indices(video_id, item, epoch)
         wanted = sorted({i for clip in clips for i in clip})
         decoded = dict(zip(wanted, self.vis_db.frames(video_id, wanted)))
         return np.stack([[fit_frame(decoded[i], self.img_size) for i in clip] for clip in clips])

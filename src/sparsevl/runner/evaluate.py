@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Sequence
 
@@ -26,8 +27,11 @@ def evaluate(
     device = Dist().device(cfg.device)
     model = restored.model.to(device)
     result = restored.task.evaluate(model, split, device, autocast_factory(cfg.amp, device), Dist())
+    files = dict(result.files)
+    if result.examples:
+        files["examples"] = [dataclasses.asdict(e) for e in result.examples]
     paths = {}
-    for name, content in result.files.items():
+    for name, content in files.items():
         if isinstance(content, dict):
             content = {"checkpoint": str(checkpoint), **content}
         paths[name] = out / f"{split}_step{restored.step}_{name}.json"

@@ -137,9 +137,12 @@ def _train(cfg: RunConfig, dist: Dist, progress: bool, resume: bool) -> dict:
         skipped_steps = state.get("skipped_steps", 0)
     optimizer = dist.prepare(model, optimizer, cfg.grad_accum_steps)
     logger = RunLogger(run_dir, enabled=dist.is_main)
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    logger.log(step, "model", {"parameters": total, "trainable_parameters": trainable})
     if dist.is_main:
         print(
-            f"train: {train_set.describe()}, {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters, "
+            f"train: {train_set.describe()}, {total / 1e6:.2f}M parameters ({trainable / 1e6:.2f}M trainable), "
             f"{total_steps} steps on {device}"
             + (f", {dist.world_size} processes ({dist.backend})" if dist.world_size > 1 else "")
             + (f", resuming at step {step} from {resume_from.name}" if resume_from else "")

@@ -25,11 +25,27 @@ if TYPE_CHECKING:
 
 
 @dataclasses.dataclass
+class Example:
+    """One evaluated item as a person would look at it (the report's gallery)."""
+
+    video_id: str
+    frames: list[int]  # the stored frames the model saw (every clip's, in order)
+    text: str  # the question, caption or options ("" when there is none)
+    prediction: str
+    truth: str
+    correct: bool
+    score: float | None = None  # of the prediction (probability, match score, ...)
+    group: str = ""  # what examples are filtered by: question type, class, ...
+    candidates: list[dict] = dataclasses.field(default_factory=list)  # ranked videos: {video_id, score, frames}
+
+
+@dataclasses.dataclass
 class Evaluation:
     metrics: dict[str, float]  # logged as the validation metrics
     headline: str  # one line for the training log, e.g. "All 63.29"
     table: str  # what `sparsevl evaluate` prints
     files: dict[str, Any]  # written as results/{split}_step{N}_{name}.json
+    examples: list[Example] = dataclasses.field(default_factory=list)  # results/{split}_step{N}_examples.json
 
 
 @dataclasses.dataclass
