@@ -45,7 +45,7 @@ class Dist:
 
     def device(self, requested: str) -> torch.device:
         if requested == "auto":
-            requested = "cuda" if torch.cuda.is_available() else "cpu"
+            requested = "cuda" if uses_cuda(requested) else "cpu"
         if requested == "cuda" and self.world_size > 1:
             return torch.device("cuda", self.local_rank)  # one GPU per process
         return torch.device(requested)
@@ -96,17 +96,18 @@ def _flat_grads(model: torch.nn.Module) -> tuple[list[torch.nn.Parameter], torch
 class TorchDist(Dist):
     backend = "torch"
 
-    def __init__(self, timeout_minutes: float = 30):
+    def __init__(self, requested_device: str = "auto", timeout_minutes: float = 30):
         import torch.distributed as td
 
         self.td = td
         self.rank = int(os.environ["RANK"])
         self.world_size = int(os.environ["WORLD_SIZE"])
         self.local_rank = int(os.environ.get("LOCAL_RANK", 0))
-        use_nccl = torch.cuda.is_available()
-        if use_nccl:
+        # NCCL only for a run on GPUs: `--device cpu` on a GPU machine communicates with Gloo
+        self.use_cuda = uses_cuda(requested_device)
+        if self.use_cuda:
             torch.cuda.set_device(self.local_rank)
-        td.init_process_group("nccl" if use_nccl else "gloo", timeout=datetime.timedelta(minutes=timeout_minutes))
+        td.init_process_group("nccl" if self.use_cuda else "gloo", timeout=datetime.timedelta(minutes=timeout_minutes))
 
     def prepare(self, model, optimizer, grad_accum_steps: int):
         for tensor in list(model.parameters()) + list(model.buffers()):
@@ -126,7 +127,7 @@ class TorchDist(Dist):
             offset += n
 
     def all_reduce_mean(self, value: float) -> float:
-        t = torch.tensor([value], dtype=torch.float64, device="cuda" if torch.cuda.is_available() else "cpu")
+        t = torch.tensor([value], dtype=torch.float64, device="cuda" if self.use_cuda else "cpu")
         self.td.all_reduce(t)
         return t.item() / self.world_size
 
@@ -146,16 +147,16 @@ class TorchDist(Dist):
 class HorovodDist(Dist):
     backend = "horovod"
 
-    def __init__(self):
+    def __init__(self, requested_device: str = "auto"):
         try:
             import horovod.torch as hvd
         except ImportError as e:  # launched by horovodrun but Horovod's torch part is missing
-            raise SystemExit(f"launched under Horovod but horovod.torch cannot be imported ({e}): "
+            raise UserError(f"launched under Horovod but horovod.torch cannot be imported ({e}): "
                              "install it with `bash scripts/install_horovod.sh`")
         self.hvd = hvd
         hvd.init()
         self.rank, self.world_size, self.local_rank = hvd.rank(), hvd.size(), hvd.local_rank()
-        if torch.cuda.is_available():
+        if uses_cuda(requested_device):
             torch.cuda.set_device(self.local_rank)
 
     def prepare(self, model, optimizer, grad_accum_steps: int):
@@ -188,10 +189,15 @@ class HorovodDist(Dist):
         self.hvd.shutdown()
 
 
-def init_distributed() -> Dist:
+def uses_cuda(requested_device: str) -> bool:
+    return requested_device.startswith("cuda") or (requested_device == "auto" and torch.cuda.is_available())
+
+
+def init_distributed(requested_device: str = "auto") -> Dist:
+    """The launcher's interface; `requested_device` (the config's `device`) picks the backend."""
     launcher = _launcher()
     if launcher == "horovod":
-        return HorovodDist()
+        return HorovodDist(requested_device)
     if launcher == "torch":
-        return TorchDist()
+        return TorchDist(requested_device)
     return Dist()

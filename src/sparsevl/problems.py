@@ -28,6 +28,11 @@ class MissingInputError(UserError, FileNotFoundError):
     """A file or folder the command needs is not there."""
 
 
+class BadSampleError(BadInputError):
+    """One sample that cannot be used (a video's unreadable frames, a record missing a field),
+    while the rest of the data is fine: skipped or fatal by the run's `on_error` policy."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Problem:
     source: str  # file (or store) the problem is in
@@ -55,9 +60,18 @@ class ProblemLog:
             raise BadInputError(str(problem))
         self.problems.append(problem)
         if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.log_path, "a", encoding="utf-8") as f:
-                f.write(str(problem) + "\n")
+            self._write([problem])
+
+    def write_to(self, log_path: str | os.PathLike) -> None:
+        """From now on append to `log_path`; the problems reported so far are written there first
+        (a run reports problems while checking its inputs, before its folder exists)."""
+        self.log_path = Path(log_path)
+        self._write(self.problems)
+
+    def _write(self, problems: list[Problem]) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "a", encoding="utf-8") as f:
+            f.writelines(str(p) + "\n" for p in problems)
 
     def __len__(self) -> int:
         return len(self.problems)

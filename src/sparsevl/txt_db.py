@@ -23,7 +23,7 @@ from typing import Any, Iterable
 
 import orjson
 
-from sparsevl.problems import BadInputError, ProblemLog
+from sparsevl.problems import BadInputError, MissingInputError, ProblemLog
 
 ANS2LABEL_NAMES = ("ans2label.json", "train_ans2label.json")  # ours, then ClipBERT's
 # ActivityNet-QA type codes 0..8 -> names; 3-8 are the "Free" answer types
@@ -117,17 +117,36 @@ def available_splits(txt_db_dir: str | os.PathLike) -> list[str]:
     return sorted(p.stem for p in d.glob("*.jsonl") if p.is_file() and not p.name.startswith("."))
 
 
-def load_split(txt_db_dir: str | os.PathLike, split: str) -> list[dict]:
-    """The records of `{txt_db_dir}/{split}.jsonl`."""
+def load_split(txt_db_dir: str | os.PathLike, split: str, problems: ProblemLog | None = None) -> list[dict]:
+    """The records of `{txt_db_dir}/{split}.jsonl`. A malformed line raises `BadInputError`, or,
+    with a `ProblemLog`, is reported there (and skipped in its skip mode)."""
     d = Path(txt_db_dir)
     if not d.is_dir():
-        raise FileNotFoundError(f"txt_db folder not found: {d}")
+        raise MissingInputError(f"txt_db folder not found: {d}")
     path = d / f"{split}.jsonl"
     if not path.is_file():
         have = available_splits(d)
         listed = ", ".join(have) if have else "none (no *.jsonl file)"
-        raise FileNotFoundError(f"split {split!r} not found in txt_db {d}; available splits: {listed}")
-    return [from_clipbert(record, i) for i, record in enumerate(read_jsonl(path))]
+        raise MissingInputError(f"split {split!r} not found in txt_db {d}; available splits: {listed}")
+    return [from_clipbert(record, i) for i, record in enumerate(read_jsonl(path, problems))]
+
+
+def usable_records(
+    records: list[dict], fields: dict[str, type | tuple[type, ...]], problems: ProblemLog, source: str | os.PathLike
+) -> list[dict]:
+    """The records that have every one of `fields` with a value of its type; each other record is
+    reported to `problems` (its position in `source` and what is wrong) and left out."""
+    usable = []
+    for i, record in enumerate(records):
+        missing = [name for name in fields if name not in record]
+        wrong = [f"{name} is {type(record[name]).__name__}" for name, kind in fields.items()
+                 if name in record and (not isinstance(record[name], kind) or isinstance(record[name], bool))]
+        if missing or wrong:
+            problems.report(source, "unusable record: " + "; ".join(
+                ([f"no {', '.join(missing)}"] if missing else []) + wrong), f"record {i + 1}")
+        else:
+            usable.append(record)
+    return usable
 
 
 # ClipBERT's txt_db names (jayleicn/ClipBERT, src/tasks/run_video_qa.py, run_video_retrieval.py,
@@ -166,12 +185,12 @@ def load_ans2label(txt_db_dir: str | os.PathLike) -> dict[str, int]:
     if p.is_dir():
         found = [p / name for name in ANS2LABEL_NAMES if (p / name).is_file()]
         if not found:
-            raise FileNotFoundError(
+            raise MissingInputError(
                 f"no answer vocabulary in txt_db {p}: expected {' or '.join(ANS2LABEL_NAMES)}"
             )
         p = found[0]
-    elif not p.is_file():
-        raise FileNotFoundError(f"answer vocabulary not found: {p}")
+    elif not p.exists():
+        raise MissingInputError(f"txt_db folder not found: {p}")
     try:
         obj = orjson.loads(p.read_bytes())
     except orjson.JSONDecodeError as e:

@@ -5,6 +5,7 @@ factory from a ModelConfig."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 import torch
@@ -309,6 +310,19 @@ def test_hf_folder_with_missing_weights(tmp_path, resnet_dir):
 
 
 def test_backbone_stride_is_16_or_32():
-    assert from_dict(_Train, {"model": {"backbone_stride": 16}}).model.backbone_stride == 16
+    efficientnet = {"backbone": "efficientnet_lite0"}
+    assert from_dict(_Train, {"model": {**efficientnet, "backbone_stride": 16}}).model.backbone_stride == 16
     with pytest.raises(ConfigError, match="model.backbone_stride"):
-        from_dict(_Train, {"model": {"backbone_stride": 8}})
+        from_dict(_Train, {"model": {**efficientnet, "backbone_stride": 8}})
+
+
+@pytest.mark.parametrize("model,named", [
+    ({"backbone_stride": 16}, "backbone_stride would have no effect with backbone 'tiny_cnn'"),
+    ({"backbone": "efficientnet_lite0", "backbone_channels": 64}, "backbone_channels would have no effect"),
+    ({"backbone_dir": "/ckpt/x"}, "backbone_dir would have no effect with backbone 'tiny_cnn'"),
+    ({"text_model_dir": "/bert", "num_layers": 12}, "num_layers would have no effect with backbone 'tiny_cnn' and "
+                                                    "text_model_dir '/bert' (its config.json sets the sizes)"),
+])
+def test_a_model_key_that_would_be_ignored_is_an_error_naming_it(model, named):
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        from_dict(_Train, {"model": model})

@@ -24,7 +24,7 @@ from sparsevl.txt_db import load_split
 from sparsevl.dist import Dist, _interleave
 from sparsevl.runner.checkpoint import latest_checkpoint, load_checkpoint
 from sparsevl.tasks.config import RunConfig
-from sparsevl.problems import ProblemLog
+from sparsevl.problems import ProblemLog, UserError
 from sparsevl.runner.train import EpochSampler, train
 from sparsevl.tasks.registry import build_task
 from txt_db_tools.activitynet_captions import convert as convert_captions
@@ -131,7 +131,7 @@ def test_a_killed_run_resumed_ends_with_the_weights_of_an_uninterrupted_run(data
 
 
 def test_resume_without_a_checkpoint_is_a_clear_error(data, tmp_path):
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    with pytest.raises(UserError, match="no checkpoint"):
         train(retrieval_config(data, tmp_path), progress=False, resume=True)
 
 

@@ -86,13 +86,29 @@ def write(tmp_path: Path, name: str, data: dict) -> Path:
     return path
 
 
+def with_backbone(mapped: dict) -> dict:
+    """The mapped config with ClipBERT's ResNet-50 weights given, as a user does."""
+    return {**mapped, "model": {**mapped["model"], "backbone_dir": "/pretrain/resnet-50"}}
+
+
 def reported_keys(report: list[str]) -> set[str]:
     return {line.split(" ", 1)[0].split("[", 1)[0] for line in report}
 
 
+def test_clipbert_file_without_the_pretrained_weights_is_refused_naming_the_folder(tmp_path):
+    path = write(tmp_path, "msrvtt_qa_base_resnet50.json", MSRVTT_QA)
+    with pytest.raises(ConfigError, match=r"backbone 'resnet50' needs backbone_dir: .*--model.backbone_dir FOLDER.*"
+                                          r"--allow-missing-pretrained"):
+        load_config(RunConfig, path)
+    given = load_config(RunConfig, path, ["--model.backbone_dir", "/pretrain/resnet-50"])
+    assert (given.model.backbone, given.model.backbone_dir) == ("resnet50", "/pretrain/resnet-50")
+    allowed = load_config(RunConfig, path, ["--model.allow_missing_pretrained", "true"])
+    assert (allowed.model.backbone, allowed.model.backbone_dir) == ("resnet50", None)
+
+
 def test_msrvtt_qa(tmp_path):
     mapped, report = from_clipbert(write(tmp_path, "msrvtt_qa_base_resnet50.json", MSRVTT_QA))
-    cfg = from_dict(RunConfig, mapped)  # a valid RunConfig, validation included
+    cfg = from_dict(RunConfig, with_backbone(mapped))  # a valid RunConfig, validation included
     assert (cfg.task, cfg.txt_db, cfg.train_split, cfg.val_split) == ("video_qa", "/txt/msrvtt_qa", "train", "val")
     assert cfg.vis_db == "/vis/msrvtt"  # ClipBERT's /img mount is our /vis
     assert cfg.output_dir == "/storage/msrvtt_qa_default"
@@ -102,7 +118,7 @@ def test_msrvtt_qa(tmp_path):
     assert (cfg.amp, cfg.seed, cfg.valid_every_epochs) == ("fp16", 42, 1)
     m = cfg.model
     assert (m.max_text_len, m.dropout, m.text_model_dir) == (100, 0.1, "/pretrain/bert-base-uncased")
-    assert (m.fusion, m.frozen_bn, m.pool) == ("mean", True, "cls")
+    assert (m.backbone, m.fusion, m.frozen_bn, m.pool) == ("resnet50", "mean", True, "cls")
     # every key without a counterpart is listed, with its value
     expected = {"img_pixel_mean", "img_pixel_std", "img_input_format", "fps", "max_n_example_per_group",
                 "model_config", "detectron2_model_cfg", "e2e_weights_path", "detectron2_weights_path",
@@ -119,7 +135,7 @@ def test_msrvtt_qa(tmp_path):
 
 def test_msrvtt_retrieval(tmp_path):
     mapped, report = from_clipbert(write(tmp_path, "msrvtt_ret_base_resnet50.json", MSRVTT_RET))
-    cfg = from_dict(RunConfig, mapped)
+    cfg = from_dict(RunConfig, with_backbone(mapped))
     assert (cfg.task, cfg.txt_db, cfg.train_split, cfg.val_split) == (
         "retrieval", "/txt/msrvtt_retrieval", "train", "val")
     assert (cfg.retrieval.loss_type, cfg.retrieval.itm_neg_size, cfg.retrieval.objective) == ("ce", 1, "itm")
@@ -131,7 +147,7 @@ def test_msrvtt_retrieval(tmp_path):
 
 def test_tgif_action_is_multiple_choice(tmp_path):
     mapped, report = from_clipbert(write(tmp_path, "tgif_qa_action_base_resnet50.json", TGIF_ACTION))
-    cfg = from_dict(RunConfig, mapped)
+    cfg = from_dict(RunConfig, with_backbone(mapped))
     assert cfg.task == "multiple_choice"
     # the txt file of ClipBERT's task is the split; its folder the txt_db
     assert (cfg.txt_db, cfg.train_split, cfg.val_split) == ("/txt/tgif_qa", "action_train", "action_val")
@@ -196,7 +212,7 @@ def test_task_from_task_key_or_file_name(tmp_path, name, extra, task):
 def test_values_converted(tmp_path):
     data = {**MSRVTT_RET, "fp16": 0, "grad_norm": -1, "loss_type": "rank", "margin": 0.1,
             "inference_n_clips": 16, "n_workers": 4, "warmup_ratio": 0.05}
-    cfg = from_dict(RunConfig, from_clipbert(write(tmp_path, "r_ret.json", data))[0])
+    cfg = from_dict(RunConfig, with_backbone(from_clipbert(write(tmp_path, "r_ret.json", data))[0]))
     assert (cfg.amp, cfg.grad_clip) == ("none", 0.0)  # ClipBERT's grad_norm -1: no clipping
     assert (cfg.retrieval.loss_type, cfg.retrieval.margin) == ("rank", 0.1)
     assert (cfg.inference_n_clips, cfg.num_workers, cfg.warmup_ratio) == (16, 4, 0.05)

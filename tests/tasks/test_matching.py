@@ -237,7 +237,7 @@ def test_multiple_choice_trains(data, tmp_path):
 def test_demo_retrieval_cli(tmp_path, capsys):
     code = main(["demo", "--task", "retrieval", "--out", str(tmp_path), "--num-videos", "20",
                  "--max_steps", "2", "--train_batch_size", "4", "--model.hidden_size", "32", "--model.num_heads", "2",
-                 "--model.num_layers", "1", "--model.intermediate_size", "64", "--model.backbone_channels", "16",
+                 "--model.num_layers", "1", "--model.intermediate_size", "64",
                  "--retrieval.rerank_k", "3", "--valid_every_epochs", "1"])
     assert code == 0
     out = capsys.readouterr().out

@@ -19,6 +19,7 @@ from sparsevl.data.extract_frames import extract_frames
 from sparsevl.txt_db import load_ans2label, load_split
 from sparsevl.runner.checkpoint import load_checkpoint
 from sparsevl.tasks.config import RunConfig
+from sparsevl.models.factory import ModelConfig
 from sparsevl.problems import ProblemLog
 from sparsevl.runner.predict import predict
 from sparsevl.runner.train import train
@@ -76,6 +77,7 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "pool": "cls",
             "embed_dim": 16,
             "frozen_bn": False,
+            "allow_missing_pretrained": False,
         },
         "retrieval": {
             "objective": "itm",
@@ -107,6 +109,7 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
         "save_every_steps": 0,
         "log_every_steps": 1,
         "seed": 11,
+        "deterministic": False,
         "num_workers": 0,
         "device": "cpu",
         "on_error": "skip",
@@ -333,6 +336,7 @@ def test_pretrained_layout_backbones_train_on_the_demo_data(data, tmp_path, back
     folder = _tiny_pretrained_folder(backbone, tmp_path / backbone)
     cfg = from_dict(RunConfig, config_dict(
         data, tmp_path / "run", model_backbone=backbone, model_backbone_dir=str(folder), model_frozen_bn=True,
+        model_backbone_channels=ModelConfig.backbone_channels, model_backbone_blocks=ModelConfig.backbone_blocks,
         img_size=img_size, max_steps=3, val_split=None, model_dropout=0.0,
     ))
     task = build_task(cfg, ProblemLog())

@@ -42,9 +42,10 @@ from sparsevl.data.video_io import (
     uniform_indices,
 )
 from sparsevl.data.vis_db import VideoMeta, VideoNotFound, VisDB
+from sparsevl.problems import BadSampleError
 
 
-class BrokenVideo(ValueError):
+class BrokenVideo(BadSampleError, ValueError):
     """A video in a ClipBERT vis_db whose bytes cannot be decoded."""
 
 

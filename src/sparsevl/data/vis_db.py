@@ -22,7 +22,7 @@ import lmdb
 import numpy as np
 import orjson
 
-from sparsevl.problems import MissingInputError, UserError
+from sparsevl.problems import BadSampleError, MissingInputError, UserError
 
 FORMAT = "sparsevl-vis_db"
 FORMAT_VERSION = 1
@@ -39,11 +39,15 @@ def meta_key(video_id: str) -> bytes:
     return META_PREFIX + video_id.encode()
 
 
-class VideoNotFound(KeyError):
-    """A video id that is not in the store."""
+class VideoNotFound(BadSampleError, KeyError):
+    """A video id that is not in the store (or a frame of it that is missing)."""
 
     def __str__(self) -> str:  # KeyError would print the message in quotes
         return str(self.args[0])
+
+
+class BadFrame(BadSampleError, ValueError):
+    """A stored frame that cannot be decoded (a corrupt JPEG) or does not fit its video."""
 
 
 class SettingsMismatch(UserError, ValueError):
@@ -206,11 +210,9 @@ class VisDB:
         out = None
         for i, buf in enumerate(jpegs):
             bgr = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
-            if bgr is None:
-                raise ValueError(
-                    f"frame {indices[i]} of video {video_id!r} in {self.path} "
-                    "is not a readable JPEG"
-                )
+            if bgr is None or (out is not None and bgr.shape != out.shape[1:]):
+                problem = "is not a readable JPEG" if bgr is None else f"is {bgr.shape[1]}x{bgr.shape[0]}, unlike the video's other frames"
+                raise BadFrame(f"frame {indices[i]} of video {video_id!r} in {self.path} {problem}")
             if out is None:
                 out = np.empty((len(jpegs), *bgr.shape), np.uint8)
             cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=out[i])

@@ -61,11 +61,12 @@ def run_config(config: str, overrides: Sequence[str]) -> RunConfig:
 
 
 def training(cfg: RunConfig, stages: Stages) -> Path:
-    """Train (or continue the run in `cfg.output_dir`); returns its last checkpoint."""
+    """Train, or continue the run in `cfg.output_dir` from its last checkpoint (a run stopped
+    before its first checkpoint starts again); returns the run's last checkpoint."""
     run_dir = Path(cfg.output_dir)
     resume = latest_checkpoint(run_dir) is not None
     stages.next(f"training -> {run_dir}" + (" (continuing)" if resume else ""))
-    train(cfg, resume=resume)
+    train(cfg, resume=resume, overwrite=not resume)
     return latest_checkpoint(run_dir)
 
 

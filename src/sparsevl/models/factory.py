@@ -11,6 +11,7 @@ the checkpoint's weights are then loaded into it.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -66,6 +67,10 @@ class ModelConfig:
     # keep the backbone's BatchNorm statistics fixed (ClipBERT's frozen BN): batch-independent
     # features, so training on N processes equals training on one with the same global batch
     frozen_bn: bool = False
+    # Pretrained weights that are not there (backbone_dir, text_model_dir): an error saying what
+    # to put where (false), or, knowingly, those parts start from random weights (true; the
+    # `--allow-missing-pretrained` flag of `sparsevl train`).
+    allow_missing_pretrained: bool = False
 
     def validate(self) -> None:
         if self.num_frm < 1:
@@ -73,8 +78,23 @@ class ModelConfig:
         if self.text_model_dir is None and self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not a multiple of num_heads {self.num_heads}")
         # EfficientNet-Lite0's ImageNet weights come with the package by default (a dependency)
-        if self.backbone in CHECKPOINT_LAYOUTS and self.backbone != "efficientnet_lite0" and self.backbone_dir is None:
+        needs_folder = self.backbone in CHECKPOINT_LAYOUTS and self.backbone != "efficientnet_lite0"
+        if needs_folder and self.backbone_dir is None and not self.allow_missing_pretrained:
             checkpoint_path(self.backbone, None)  # raises: names backbone_dir and what to put there
+        ignored = [name for name, applies in (
+            ("backbone_channels", self.backbone == "tiny_cnn"), ("backbone_blocks", self.backbone == "tiny_cnn"),
+            ("backbone_stride", self.backbone == "efficientnet_lite0"),
+            ("backbone_dir", self.backbone != "tiny_cnn"),
+        ) + tuple((name, self.text_model_dir is None) for name in BERT_SIZE_KEYS)
+            if not applies and getattr(self, name) != getattr(ModelConfig, name)]
+        if ignored:
+            raise ValueError(f"{', '.join(ignored)} would have no effect with backbone {self.backbone!r}"
+                             + (f" and text_model_dir {self.text_model_dir!r} (its config.json sets the sizes)"
+                                if self.text_model_dir else "") + ": remove it")
+
+
+# The randomly initialised BERT's size; a pretrained text model has its own.
+BERT_SIZE_KEYS = ("hidden_size", "num_layers", "num_heads", "intermediate_size")
 
 
 FUSIONS = {"mean": MeanFusion, "concat": ConcatFusion, "time_embed": TimeEmbedFusion}
@@ -83,14 +103,34 @@ FUSIONS = {"mean": MeanFusion, "concat": ConcatFusion, "time_embed": TimeEmbedFu
 Arch = dict[str, Any]  # part name -> the Hugging Face config (a dict) of a pretrained part
 
 
+def missing_pretrained(cfg: ModelConfig, key: str, path: str | None) -> bool:
+    """Whether the pretrained weights `key` names are absent and the config allows starting that
+    part from random weights (said on stderr, so it is never silent)."""
+    if path is not None and Path(path).exists() or not cfg.allow_missing_pretrained:
+        return False
+    print(f"model.{key} = {path!r}: not there; allow_missing_pretrained: that part starts from random weights",
+          file=sys.stderr)
+    return True
+
+
+# The architectures a pretrained backbone starts from when its weights are missing (ClipBERT's
+# ResNet-50, CLIP's ViT-B/16), built with random weights.
+RANDOM_ARCH = {
+    "resnet50": lambda: {"backbone": ResNetConfig().to_dict()},
+    "clip_vit": lambda: {"backbone": CLIPVisionConfig(patch_size=16).to_dict()},
+}
+
+
 def build_backbone(cfg: ModelConfig, arch: Arch | None) -> tuple[nn.Module, Arch]:
     """The backbone, loaded from `cfg.backbone_dir`, or, with `arch`, built empty to that architecture."""
     if cfg.backbone == "tiny_cnn":
         return TinyCNN(cfg.backbone_channels, num_blocks=cfg.backbone_blocks), {}
     if cfg.backbone == "efficientnet_lite0":
-        if arch is not None:  # a checkpoint's weights replace all of these
-            return EfficientNetLite0Grid(EfficientNetLite0(), cfg.backbone_stride), {}
+        if arch is not None or missing_pretrained(cfg, "backbone_dir", cfg.backbone_dir or str(efficientnet_lite0_package_file())):
+            return EfficientNetLite0Grid(EfficientNetLite0(), cfg.backbone_stride), {}  # weights come later, or random
         return load_efficientnet_lite0(cfg.backbone_dir or efficientnet_lite0_package_file(), cfg.backbone_stride), {}
+    if arch is None and missing_pretrained(cfg, "backbone_dir", cfg.backbone_dir):
+        arch = RANDOM_ARCH[cfg.backbone]()
     if arch is not None:
         saved = {"backbone": arch["backbone"]}
         if cfg.backbone == "resnet50":
@@ -116,6 +156,8 @@ def build_bert(cfg: ModelConfig, vocab_size: int, arch: Arch | None = None) -> t
         )
         return BertModel(bert_cfg, add_pooling_layer=False), {}
     dropout = {"hidden_dropout_prob": cfg.dropout, "attention_probs_dropout_prob": cfg.dropout}
+    if arch is None and missing_pretrained(cfg, "text_model_dir", cfg.text_model_dir):
+        return build_bert(dataclasses.replace(cfg, text_model_dir=None), vocab_size)
     if arch is not None:
         bert_cfg = BertConfig.from_dict({**arch["text"], **dropout})
         return BertModel(bert_cfg, add_pooling_layer=False), {"text": arch["text"]}
@@ -123,7 +165,8 @@ def build_bert(cfg: ModelConfig, vocab_size: int, arch: Arch | None = None) -> t
     if not (folder / "config.json").is_file():
         raise MissingInputError(
             f"text_model_dir {folder} has no config.json: put a BERT-layout folder there "
-            "(config.json, model.safetensors or pytorch_model.bin, vocab.txt)"
+            "(config.json, model.safetensors or pytorch_model.bin, vocab.txt), or train with "
+            "--allow-missing-pretrained to start the text model from random weights"
         )
     bert = BertModel.from_pretrained(str(folder), add_pooling_layer=False, **dropout)
     return bert, {"text": bert.config.to_dict()}

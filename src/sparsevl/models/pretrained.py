@@ -38,7 +38,9 @@ CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
 def checkpoint_path(backbone: str, backbone_dir: str | Path | None) -> Path:
     """The path `backbone_dir` names, checked to exist."""
     if backbone_dir is None:
-        raise ValueError(f"backbone {backbone!r} needs backbone_dir: set it to {CHECKPOINT_LAYOUTS[backbone]}")
+        raise ValueError(f"backbone {backbone!r} needs backbone_dir: set it to {CHECKPOINT_LAYOUTS[backbone]} "
+                         f"(--model.backbone_dir FOLDER), or train with --allow-missing-pretrained to start it "
+                         "from random weights")
     path = Path(backbone_dir)
     if not path.exists():
         raise MissingInputError(f"backbone_dir {path} does not exist: put {CHECKPOINT_LAYOUTS[backbone]} there")

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from sparsevl.config import config_with_overrides, load_config, to_dict
+from sparsevl.models.pretrained import load_state_dict_strict
 from sparsevl.problems import BadInputError, MissingInputError, ProblemLog
 from sparsevl.tasks.config import RunConfig
 from sparsevl.tasks.protocol import Task
@@ -97,8 +98,14 @@ def restore(
         cfg = config_with_overrides(RunConfig, state["config"], f"the config saved in {checkpoint}", overrides)
     task = build_task(cfg, problems or ProblemLog(), state["task"])
     model = task.build_model()
-    model.load_state_dict(state["model"])
+    load_model_weights(model, state["model"], checkpoint)
     return Restored(cfg=cfg, task=task, model=model, step=state.get("step", 0))
+
+
+def load_model_weights(model: nn.Module, weights: dict, checkpoint: str | Path) -> None:
+    """The checkpoint's weights, which must be exactly the model's: same names, same shapes (a
+    checkpoint of another model config is refused, naming the tensors that differ)."""
+    load_state_dict_strict(model, weights, Path(checkpoint))
 
 
 def checkpoint_state(cfg: RunConfig, task: Task, model: nn.Module, **training: object) -> dict:

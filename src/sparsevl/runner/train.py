@@ -5,13 +5,17 @@ It never names a task: everything it needs is declared in `sparsevl.tasks.protoc
     run_dir/log.jsonl      one line per logged step / validation
     run_dir/tb/            TensorBoard events
     run_dir/ckpt/          step_NNNNNNN.pt checkpoints
-    run_dir/results/       predictions and accuracy per evaluated split
+    run_dir/problems.log   skipped records and samples
+    run_dir/results/       predictions and accuracy per evaluated split (`sparsevl evaluate`)
+
+Inputs are checked before anything is written: a missing store, an empty training split or a
+config that does not fit the run folder (`run_folder`) stops the run with one line. A broken
+sample met during training is skipped and counted (`on_error: skip`), or stops the run naming it.
 """
 
 from __future__ import annotations
 
 import math
-import random
 import time
 from pathlib import Path
 
@@ -21,21 +25,23 @@ from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
 from sparsevl.config import save_config
+from sparsevl.data.skipping import SkipBadSamples, report_skipped, skipping_collate
 from sparsevl.dist import Dist, init_distributed
-from sparsevl.problems import ProblemLog
-from sparsevl.runner.checkpoint import checkpoint_path, checkpoint_state, latest_checkpoint, load_checkpoint, save_checkpoint
+from sparsevl.problems import ProblemLog, UserError
+from sparsevl.runner import run_folder
+from sparsevl.runner.checkpoint import checkpoint_path, checkpoint_state, load_model_weights, save_checkpoint
 from sparsevl.runner.logger import RunLogger
 from sparsevl.runner.optim import build_optimizer, warmup_linear_schedule
-from sparsevl.runner.runtime import autocast_factory, seed_everything
+from sparsevl.runner.runtime import (
+    autocast_factory,
+    generator_states,
+    restore_generators,
+    seed_everything,
+    set_deterministic,
+)
 from sparsevl.tasks.common import to_device
 from sparsevl.tasks.config import RunConfig
 from sparsevl.tasks.registry import build_task
-
-
-def problem_log(cfg: RunConfig, run_dir: Path, rank: int = 0) -> ProblemLog:
-    """The run's log of skipped videos and records (one file per process)."""
-    name = "problems.log" if rank == 0 else f"problems.rank{rank}.log"
-    return ProblemLog(run_dir / name, on_error=cfg.on_error)
 
 
 class EpochSampler(Sampler):
@@ -65,27 +71,13 @@ class EpochSampler(Sampler):
         return iter(mine[self.start :].tolist())
 
 
-def _rng_states() -> dict:
-    """The global generators (dropout draws from torch's), as plain values `weights_only` can load."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"torch": torch.get_rng_state(), "numpy": [kind, keys.tolist(), pos, has_gauss, cached],
-            "python": random.getstate()}
-
-
-def _restore_rng(states: dict) -> None:
-    torch.set_rng_state(states["torch"])
-    kind, keys, pos, has_gauss, cached = states["numpy"]
-    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
-    version, internal, gauss = states["python"]
-    random.setstate((version, tuple(internal), gauss))
-
-
-def train(cfg: RunConfig, progress: bool = True, resume: bool = False) -> dict:
+def train(cfg: RunConfig, progress: bool = True, resume: bool = False, overwrite: bool = False) -> dict:
     """Train, validating and checkpointing every `valid_every_epochs` (and every `save_every_steps`).
-    Returns the last validation. `resume`: continue from the run folder's latest checkpoint."""
-    dist = init_distributed()
+    Returns the last validation. `resume`: continue the run in `output_dir` from its latest
+    checkpoint; `overwrite`: replace the run that is there."""
+    dist = init_distributed(cfg.device)
     try:
-        return _train(cfg, dist, progress and dist.is_main, resume)
+        return _train(cfg, dist, progress and dist.is_main, resume, overwrite)
     except BaseException as e:
         if dist.world_size > 1 and not isinstance(e, KeyboardInterrupt):
             print(f"[rank {dist.rank}/{dist.world_size}] training failed: {type(e).__name__}: {e}", flush=True)
@@ -94,31 +86,48 @@ def train(cfg: RunConfig, progress: bool = True, resume: bool = False) -> dict:
         dist.close()
 
 
-def _train(cfg: RunConfig, dist: Dist, progress: bool, resume: bool) -> dict:
-    run_dir = Path(cfg.output_dir)
-    resume_from = latest_checkpoint(run_dir) if resume else None
-    if resume and resume_from is None:
-        raise FileNotFoundError(f"--resume: no checkpoint in {run_dir / 'ckpt'} to resume from")
-    if dist.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.json")
+def zero_loss(model: torch.nn.Module) -> torch.Tensor:
+    """A loss of 0 with a (zero) gradient for every trainable parameter: what a process whose
+    whole batch was skipped contributes, so that the gradient exchange still matches its peers'."""
+    return sum(p.sum() * 0.0 for p in model.parameters() if p.requires_grad)
+
+
+def _train(cfg: RunConfig, dist: Dist, progress: bool, resume: bool, overwrite: bool) -> dict:
+    plan = run_folder.prepare(cfg, resume, overwrite)  # only looks: nothing is written yet
+    set_deterministic(cfg.deterministic)
     seed_everything(cfg.seed)
     device = dist.device(cfg.device)
     autocast = autocast_factory(cfg.amp, device)
 
-    state = load_checkpoint(resume_from) if resume_from is not None else None
+    # the inputs, checked before the run folder is touched; problems are kept until it exists
+    problems = ProblemLog(on_error=cfg.on_error)
+    state = plan.state
     # every process derives the same tokenizer and labels from the same data (or the checkpoint's)
-    task = build_task(cfg, problem_log(cfg, run_dir, dist.rank), state["task"] if state else None)
+    task = build_task(cfg, problems, state["task"] if state else None)
     train_set = task.dataset(cfg.train_split, train=True)
-    sampler = EpochSampler(len(train_set), cfg.seed, dist.rank, dist.world_size)
-    loader = DataLoader(
-        train_set, batch_size=cfg.train_batch_size, sampler=sampler, collate_fn=task.collator,
-        num_workers=cfg.num_workers,
-        # its own generator: starting an epoch must not draw from the global one, whose state (for
-        # dropout) a checkpoint restores
-        generator=torch.Generator().manual_seed(cfg.seed),
-    )
+    if len(train_set) < dist.world_size:
+        raise UserError(f"training split {cfg.train_split!r} has {len(train_set)} usable item(s) "
+                        f"({train_set.describe()}) for {dist.world_size} process(es); "
+                        + (f"{len(problems)} problem(s) reported, e.g. {problems.problems[0]}" if len(problems)
+                           else f"is {cfg.txt_db} the txt_db of {cfg.vis_db}?"))
     model = task.build_model().to(device)
+
+    dist.barrier()  # every process has checked the folder before the first one writes to it
+    if dist.is_main:
+        run_folder.start(plan)
+        if state is None:
+            save_config(cfg, plan.run_dir / "config.json")
+    dist.barrier()
+    problems.write_to(plan.run_dir / ("problems.log" if dist.rank == 0 else f"problems.rank{dist.rank}.log"))
+
+    sampler = EpochSampler(len(train_set), cfg.seed, dist.rank, dist.world_size)
+    # its own generator: starting an epoch must not draw from the global one, whose state (for
+    # dropout) a checkpoint restores
+    loader_generator = torch.Generator().manual_seed(cfg.seed)
+    loader = DataLoader(
+        SkipBadSamples(train_set), batch_size=cfg.train_batch_size, sampler=sampler,
+        collate_fn=skipping_collate(task.collator), num_workers=cfg.num_workers, generator=loader_generator,
+    )
     optimizer = build_optimizer(model, cfg.lr, cfg.backbone_lr, cfg.weight_decay)
     batches_per_epoch = math.ceil(len(train_set) // dist.world_size / cfg.train_batch_size)
     steps_per_epoch = math.ceil(batches_per_epoch / cfg.grad_accum_steps)
@@ -126,17 +135,21 @@ def _train(cfg: RunConfig, dist: Dist, progress: bool, resume: bool) -> dict:
     scheduler = warmup_linear_schedule(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
     # fp16 needs loss scaling against underflow; bf16 and full precision do not.
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
-    step, epoch, batch_in_epoch, skipped_steps = 0, 0, 0, 0
+    step, epoch, batch_in_epoch, skipped_steps, skipped_samples = 0, 0, 0, 0, 0
+    epoch_loader_state = loader_generator.get_state()
     if state is not None:
-        model.load_state_dict(state["model"])
+        load_model_weights(model, state["model"], plan.resume_from)
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
-        _restore_rng(state["rng"])
+        restore_generators(state["rng"])
+        epoch_loader_state = state["loader_rng"]
         step, epoch, batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        skipped_steps = state.get("skipped_steps", 0)
+        skipped_steps, skipped_samples = state["skipped_steps"], state["skipped_samples"]
     optimizer = dist.prepare(model, optimizer, cfg.grad_accum_steps)
-    logger = RunLogger(run_dir, enabled=dist.is_main)
+    logger = RunLogger(plan.run_dir, enabled=dist.is_main)
+    if plan.resume_from is not None:
+        logger.log(step, "resume", {"checkpoint": plan.resume_from.name, "changed": plan.changed})
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logger.log(step, "model", {"parameters": total, "trainable_parameters": trainable})
@@ -145,15 +158,16 @@ def _train(cfg: RunConfig, dist: Dist, progress: bool, resume: bool) -> dict:
             f"train: {train_set.describe()}, {total / 1e6:.2f}M parameters ({trainable / 1e6:.2f}M trainable), "
             f"{total_steps} steps on {device}"
             + (f", {dist.world_size} processes ({dist.backend})" if dist.world_size > 1 else "")
-            + (f", resuming at step {step} from {resume_from.name}" if resume_from else "")
+            + (f", resuming at step {step} from {plan.resume_from.name}" if plan.resume_from else "")
         )
 
     def save(epoch: int, batch_in_epoch: int) -> None:
         if dist.is_main:
-            save_checkpoint(checkpoint_path(run_dir, step), checkpoint_state(
+            save_checkpoint(checkpoint_path(plan.run_dir, step), checkpoint_state(
                 cfg, task, model, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                scaler=scaler.state_dict(), rng=_rng_states(), step=step, epoch=epoch,
-                batch_in_epoch=batch_in_epoch, skipped_steps=skipped_steps,
+                scaler=scaler.state_dict(), rng=generator_states(), loader_rng=epoch_loader_state, step=step,
+                epoch=epoch, batch_in_epoch=batch_in_epoch, skipped_steps=skipped_steps,
+                skipped_samples=skipped_samples,
             ))
 
     last_val, start = {}, time.time()
@@ -162,12 +176,16 @@ def _train(cfg: RunConfig, dist: Dist, progress: bool, resume: bool) -> dict:
     while step < total_steps and epoch < epochs:
         train_set.set_epoch(epoch)
         sampler.set_position(epoch, batch_in_epoch * cfg.train_batch_size)
+        # the loader draws its workers' seeds from its generator when an epoch starts: a resumed
+        # epoch starts from the state its first start had
+        loader_generator.set_state(epoch_loader_state)
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", unit="batch", disable=not progress, leave=False,
                    initial=batch_in_epoch, total=batches_per_epoch)
         for batch in bar:
+            skipped_samples += len(report_skipped(batch, problems, cfg.train_split))
             batch = to_device(batch, device)
             with autocast():
-                losses = task.loss(model, batch)
+                losses = task.loss(model, batch) if batch else {"loss": zero_loss(model)}
             loss = losses["loss"]
             scaler.scale(loss / cfg.grad_accum_steps).backward()
             batch_in_epoch += 1
@@ -188,7 +206,7 @@ def _train(cfg: RunConfig, dist: Dist, progress: bool, resume: bool) -> dict:
             bar.set_postfix(loss=f"{loss.item():.3f}")
             if step % cfg.log_every_steps == 0:
                 metrics = {name: dist.all_reduce_mean(value.item()) for name, value in losses.items()}
-                metrics.update(lr=scheduler.get_last_lr()[0], epoch=epoch)
+                metrics.update(lr=scheduler.get_last_lr()[0], epoch=epoch, skipped_samples=skipped_samples)
                 if scaler.is_enabled():
                     metrics.update(loss_scale=scaler.get_scale(), skipped_steps=skipped_steps)
                 logger.log(step, "train", metrics)
@@ -196,9 +214,9 @@ def _train(cfg: RunConfig, dist: Dist, progress: bool, resume: bool) -> dict:
                 save(epoch, batch_in_epoch)
             if step >= total_steps:
                 break
-        epoch_done = batch_in_epoch >= batches_per_epoch
-        if epoch_done:
+        if batch_in_epoch >= batches_per_epoch:
             epoch, batch_in_epoch = epoch + 1, 0
+            epoch_loader_state = loader_generator.get_state()
         if epoch % cfg.valid_every_epochs == 0 or step >= total_steps:
             save(epoch, batch_in_epoch)
             if cfg.val_split:
@@ -210,6 +228,6 @@ def _train(cfg: RunConfig, dist: Dist, progress: bool, resume: bool) -> dict:
     logger.close()
     if skipped_steps and dist.is_main:
         print(f"fp16: {skipped_steps} step(s) skipped for overflowed gradients")
-    if len(task.problems):
-        print(task.problems.summary())
+    if len(problems):
+        print(problems.summary())
     return last_val

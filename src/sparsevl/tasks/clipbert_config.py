@@ -169,10 +169,11 @@ def convert_clipbert(data: dict, source: str, ours: set[str]) -> tuple[dict, lis
     task = _task(data, source, report)
     out["task"] = task
     # ClipBERT's model, implied by any of its configs; the file's own `model` section may change it.
-    out["model"] = {"fusion": "mean", "frozen_bn": True}
+    out["model"] = {"backbone": "resnet50", "fusion": "mean", "frozen_bn": True}
     out["retrieval"] = {}
-    report.append("model.fusion = mean, model.frozen_bn = true: ClipBERT's model (mean pooling of a "
-                  "clip's frames, frozen BatchNorm in the backbone)")
+    report.append("model.backbone = resnet50, model.fusion = mean, model.frozen_bn = true: ClipBERT's model "
+                  "(ResNet-50 grid features, mean pooling of a clip's frames, frozen BatchNorm); give its "
+                  "weights with --model.backbone_dir FOLDER (docs/backbones.md)")
     _datasets(data, out, report, source)
     for key, value in data.items():
         if key in RENAMED:

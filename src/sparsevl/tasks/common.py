@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
 
+from torch.utils.data import DataLoader
+
 from sparsevl.data.clips import ClipReader, ClipSampling
+from sparsevl.data.skipping import SkipBadSamples, skipping_collate
 from sparsevl.data.store import FrameStore, open_vis_db
 from sparsevl.data.tokenizer import (
     bert_tokenizer,
@@ -21,7 +25,7 @@ from sparsevl.data.tokenizer import (
 )
 from sparsevl.problems import ProblemLog
 from sparsevl.tasks.config import RunConfig
-from sparsevl.txt_db import load_split
+from sparsevl.txt_db import load_split, usable_records
 
 
 class RunData:
@@ -32,10 +36,14 @@ class RunData:
     model's architecture are then taken from it, not from the data or the model folders.
     """
 
-    def __init__(self, cfg: RunConfig, problems: ProblemLog, saved: dict | None = None):
+    def __init__(
+        self, cfg: RunConfig, problems: ProblemLog, saved: dict | None = None,
+        fields: dict[str, type | tuple[type, ...]] | None = None,
+    ):
         self.cfg = cfg
         self.problems = problems
         self.saved = saved
+        self.fields = fields or {}  # what every record must have; records without are reported and skipped
         self._records: dict[str, list[dict]] = {}
         self.tokenizer = None
         self.arch: dict | None = saved.get("arch") if saved else None
@@ -45,16 +53,20 @@ class RunData:
         return open_vis_db(self.cfg.vis_db)  # ours, or ClipBERT's video-bytes LMDB
 
     def records(self, split: str) -> list[dict]:
+        """The split's usable records; malformed lines and records without `fields` are reported."""
         if split not in self._records:
-            self._records[split] = load_split(self.cfg.txt_db, split)
+            records = load_split(self.cfg.txt_db, split, self.problems)
+            source = Path(self.cfg.txt_db) / f"{split}.jsonl"
+            self._records[split] = usable_records(records, self.fields, self.problems, source)
         return self._records[split]
 
     def load_tokenizer(self, train_texts: Callable[[], Iterable[str]]):
         """The checkpoint's tokenizer; else a pretrained text model's vocabulary; else a word
         vocabulary built from the training texts."""
+        text_model = self.cfg.model.text_model_dir
         if self.saved is not None:
             self.tokenizer = tokenizer_from_state(self.saved["tokenizer"])
-        elif self.cfg.model.text_model_dir is not None:
+        elif text_model is not None and (Path(text_model).exists() or not self.cfg.model.allow_missing_pretrained):
             self.tokenizer = bert_tokenizer(read_vocab_file(f"{self.cfg.model.text_model_dir}/vocab.txt"))
         else:
             self.tokenizer = bert_tokenizer(build_word_vocab(train_texts()))
@@ -85,6 +97,13 @@ class RunData:
             seed=cfg.seed,
         )
         return ClipReader(store if store is not None else self.vis_db, sampling, cfg.img_size)
+
+
+def eval_loader(dataset, batch_size: int, collate, num_workers: int) -> DataLoader:
+    """Batches for evaluation in which a broken sample is a marker, not an error (`data.skipping`):
+    take them out with `report_skipped` and count the items as wrong."""
+    return DataLoader(SkipBadSamples(dataset), batch_size=batch_size, collate_fn=skipping_collate(collate),
+                      num_workers=num_workers)
 
 
 def to_device(batch: dict, device: torch.device) -> dict:

@@ -75,9 +75,13 @@ class RunConfig:
     save_every_steps: int = 0  # > 0: also checkpoint every N steps, for resuming long epochs
     log_every_steps: int = 10
     seed: int = 42
+    # deterministic kernels where torch has them (same seed, same machine: same weights); slower on GPUs
+    deterministic: bool = False
     num_workers: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    on_error: Literal["skip", "stop"] = "skip"  # a record whose video has no frames
+    # a bad record or sample (no frames, unreadable frame, missing field): skipped, reported in
+    # problems.log and counted (and wrong in evaluation), or the run stops naming it
+    on_error: Literal["skip", "stop"] = "skip"
 
     @classmethod
     def adapt_config_file(cls, data: dict, source: str) -> dict:

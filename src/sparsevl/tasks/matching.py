@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import Subset
 from tqdm import tqdm
 
 from sparsevl.data.clips import videos_in_store
@@ -26,9 +26,10 @@ from sparsevl.data.matching_dataset import (
 from sparsevl.data.store import FrameStore
 from sparsevl.dist import Dist
 from sparsevl.models.factory import build_matching_model
-from sparsevl.problems import ProblemLog, UserError
+from sparsevl.problems import BadInputError, ProblemLog, UserError
 from sparsevl.tables import format_table
-from sparsevl.tasks.common import RunData, evaluating, to_device
+from sparsevl.data.skipping import report_skipped
+from sparsevl.tasks.common import RunData, eval_loader, evaluating, to_device
 from sparsevl.tasks.config import RunConfig
 from sparsevl.tasks.protocol import Evaluation, Prediction
 from sparsevl.tasks.retrieval_metrics import format_retrieval_table, retrieval_metrics, topk_metrics
@@ -42,7 +43,7 @@ class _MatchingTask:
     def __init__(self, cfg: RunConfig, problems: ProblemLog, state: dict | None = None):
         self.cfg = cfg
         self.problems = problems
-        self.data = RunData(cfg, problems, state)
+        self.data = RunData(cfg, problems, state, self.record_fields)
         tokenizer = self.data.load_tokenizer(lambda: self.train_texts(self.data.records(cfg.train_split)))
         self.collator = MatchingCollator(tokenizer, cfg.model.max_text_len)
 
@@ -57,9 +58,6 @@ class _MatchingTask:
         return model.itm_logits(
             batch["input_ids"], batch["attention_mask"], clips[batch["video_index"]], self.cfg.score_agg_func
         )
-
-    def loader(self, dataset, batch_size: int) -> DataLoader:
-        return DataLoader(dataset, batch_size=batch_size, collate_fn=self.collator, num_workers=self.cfg.num_workers)
 
     def predict(self, model, store: FrameStore, video_id: str, texts: list[str], device: torch.device) -> Prediction:
         """Every text scored against the video by the cross-encoder and the dual encoder."""
@@ -82,6 +80,8 @@ class _MatchingTask:
 
 
 class RetrievalTask(_MatchingTask):
+    record_fields = {"cid": (str, int), "video_id": (str, int), "caption": str}
+
     @staticmethod
     def train_texts(records: list[dict]) -> list[str]:
         return [r["caption"] for r in records]
@@ -146,16 +146,20 @@ class RetrievalTask(_MatchingTask):
         `cross` scores every (caption, video) pair with the cross-encoder; `dual` by embedding
         similarity; `rerank` re-scores the dual encoder's top `rerank_k` videos with the cross-encoder."""
         rc = self.cfg.retrieval
-        records = self.data.records(split)
-        present = videos_in_store((r["video_id"] for r in records), self.data.vis_db, self.problems, "caption(s)")
-        video_ids = [v for v in dict.fromkeys(r["video_id"] for r in records) if v in present]
+        all_records = self.data.records(split)
+        split_videos = list(dict.fromkeys(r["video_id"] for r in all_records))
+        present = videos_in_store(split_videos, self.data.vis_db, self.problems, "caption(s)")
+        with evaluating(model), autocast():
+            video_ids, clips, video_emb = self._encode_videos(
+                model, [v for v in split_videos if v in present], split, device, need_embedding=rc.eval_mode != "cross")
+        # captions whose video is missing or unreadable are not scored but count as misses
         column = {v: i for i, v in enumerate(video_ids)}
-        records = [r for r in records if r["video_id"] in column]
+        records = [r for r in all_records if r["video_id"] in column]
+        missing = {"missing_texts": len(all_records) - len(records), "missing_videos": len(split_videos) - len(video_ids)}
         text_to_video = np.array([column[r["video_id"]] for r in records], dtype=np.int64)
         mine = dist.shard(records)
         candidates = None  # (captions, k) videos scored per caption, when not all of them are
         with evaluating(model), autocast():
-            clips, video_emb = self._encode_videos(model, video_ids, device, need_embedding=rc.eval_mode != "cross")
             texts = to_device(self.collator.tokenize([r["caption"] for r in mine] or [""]), device)
             if rc.eval_mode == "cross":
                 scores = self._cross_scores(model, texts, clips, torch.arange(len(video_ids)).expand(len(mine), -1))
@@ -169,30 +173,39 @@ class RetrievalTask(_MatchingTask):
         files = {"video_ids": video_ids, "cids": [r["cid"] for r in records], "text_to_video": text_to_video.tolist()}
         if candidates is not None:
             candidates = torch.tensor(dist.gather_lists(candidates.cpu().tolist()), dtype=torch.long).view(len(records), -1)
-            metrics = topk_metrics(candidates, scores, text_to_video, len(video_ids))
+            metrics = topk_metrics(candidates, scores, text_to_video, len(video_ids), missing["missing_texts"])
             files["topk"] = {"indices": candidates.tolist(), "scores": scores.tolist()}
         else:
-            metrics = retrieval_metrics(scores, text_to_video)
+            metrics = retrieval_metrics(scores, text_to_video, **missing)
             files["scores"] = scores.tolist()
         flat = {f"{d}_{name}": value for d in ("t2v", "v2t") if d in metrics for name, value in metrics[d].items()
                 if isinstance(value, (int, float))}
+        note = (f"\n{missing['missing_texts']} caption(s) of {missing['missing_videos']} missing or unreadable "
+                "video(s) counted as misses (see problems.log)" if missing["missing_texts"] else "")
         return Evaluation(
-            metrics=flat,
+            metrics=flat | missing,
             headline=f"t2v R@1 {metrics['t2v']['R@1']:.2f} ({rc.eval_mode})",
-            table=f"{rc.eval_mode}: {len(records)} captions x {len(video_ids)} videos\n" + format_retrieval_table(metrics),
+            table=f"{rc.eval_mode}: {len(all_records)} captions x {len(split_videos)} videos\n"
+                  + format_retrieval_table(metrics) + note,
             files={f"retrieval_{rc.eval_mode}": {"split": split, "mode": rc.eval_mode, "metrics": metrics, **files}},
         )
 
-    def _encode_videos(self, model, video_ids: list[str], device, need_embedding: bool):
-        """Every video's clips through the visual tower once: (V, n_clips, Lv, hidden) and (V, D)."""
-        clips, embeddings = [], []
-        loader = self.loader(VideoClipsDataset(video_ids, self.data.clip_reader(train=False)), self.cfg.val_batch_size)
-        for batch in tqdm(loader, desc="encode videos", unit="batch", leave=False):
-            encoded = model.encode_clips(batch["frames"].to(device))
-            clips.append(encoded)
+    def _encode_videos(self, model, video_ids: list[str], split: str, device, need_embedding: bool):
+        """Every video's clips through the visual tower once: the ids of the videos that could be
+        read, their clips (V, n_clips, Lv, hidden) and embeddings (V, D)."""
+        clips, embeddings, encoded = [], [], []
+        dataset = VideoClipsDataset(video_ids, self.data.clip_reader(train=False))
+        for batch in tqdm(eval_loader(dataset, self.cfg.val_batch_size, self.collator, self.cfg.num_workers),
+                          desc="encode videos", unit="batch", leave=False):
+            if report_skipped(batch, self.problems, split) and not batch:
+                continue
+            encoded += batch["video_ids"]
+            clips.append(model.encode_clips(batch["frames"].to(device)))
             if need_embedding:
-                embeddings.append(model.video_embedding(encoded))
-        return torch.cat(clips), torch.cat(embeddings) if need_embedding else None
+                embeddings.append(model.video_embedding(clips[-1]))
+        if not encoded:
+            raise BadInputError(f"no video of split {split!r} could be read from {self.cfg.vis_db} (see problems.log)")
+        return encoded, torch.cat(clips), torch.cat(embeddings) if need_embedding else None
 
     @staticmethod
     def _text_embeddings(model, texts: dict, n: int, video_emb: torch.Tensor) -> torch.Tensor:
@@ -221,6 +234,8 @@ class RetrievalTask(_MatchingTask):
 
 
 class MultipleChoiceTask(_MatchingTask):
+    record_fields = {"qid": (str, int), "video_id": (str, int), "options": list, "answer": int}
+
     @staticmethod
     def train_texts(records: list[dict]) -> list[str]:
         return [t for r in records for t in option_texts(r)]
@@ -243,9 +258,14 @@ class MultipleChoiceTask(_MatchingTask):
     def evaluate(self, model, split: str, device: torch.device, autocast, dist: Dist) -> Evaluation:
         predictions = []
         dataset = self.dataset(split, train=False)
-        loader = self.loader(Subset(dataset, dist.shard(list(range(len(dataset))))), self.cfg.val_batch_size)
+        loader = eval_loader(Subset(dataset, dist.shard(list(range(len(dataset))))), self.cfg.val_batch_size,
+                             self.collator, self.cfg.num_workers)
+        skipped = []
         with evaluating(model):
             for batch in tqdm(loader, desc=f"predict {split}", unit="batch", leave=False):
+                skipped += report_skipped(batch, self.problems, split)
+                if not batch:
+                    continue
                 batch = to_device(batch, device)
                 with autocast():
                     per_question = self.option_scores(model, batch)
@@ -254,14 +274,18 @@ class MultipleChoiceTask(_MatchingTask):
                     predictions.append({"qid": qid, "answer": int(s.argmax()), "truth": int(lab.argmax()),
                                         "scores": s.tolist()})
         predictions = dist.gather_lists(predictions)
+        not_in_store = len(self.data.records(split)) - len(dataset)
+        unanswered = not_in_store + len(dist.gather_lists(skipped))
+        total = len(predictions) + unanswered  # a question that could not be answered is wrong
         correct = sum(p["answer"] == p["truth"] for p in predictions)
-        accuracy = 100.0 * correct / len(predictions) if predictions else 0.0
-        table = format_table(("Split", "Accuracy", "Correct", "Total"),
-                             [(split, f"{accuracy:.2f}", str(correct), str(len(predictions)))])
+        accuracy = 100.0 * correct / total if total else 0.0
+        table = format_table(("Split", "Accuracy", "Correct", "Total"), [(split, f"{accuracy:.2f}", str(correct), str(total))])
+        if unanswered:
+            table += f"\n{unanswered} question(s) whose video is missing or unreadable counted as wrong (see problems.log)"
         return Evaluation(
-            metrics={"accuracy": accuracy},
+            metrics={"accuracy": accuracy, "unanswered": unanswered},
             headline=f"accuracy {accuracy:.2f}",
             table=table,
-            files={"predictions": predictions, "accuracy": {"split": split, "accuracy": accuracy,
-                                                            "correct": correct, "total": len(predictions)}},
+            files={"predictions": predictions, "accuracy": {"split": split, "accuracy": accuracy, "correct": correct,
+                                                            "total": total, "unanswered": unanswered}},
         )

@@ -12,6 +12,10 @@ Definitions (ranks are 1-based):
   texts that are not captions of this video compete. Videos without a caption are left out and
   counted as `videos_without_caption`.
 - R@K: percent of queries with rank <= K. MdR / MnR: median / mean rank.
+- Missing queries (`missing_texts`: captions whose video is not in the store or could not be
+  read; `missing_videos`: such videos as video-to-text queries) count as misses: they stay in the
+  denominators with a rank below every candidate (num_videos + 1, resp. num_texts + 1), so a failed
+  extraction lowers recall instead of hiding from it.
 - NaN scores are an error (ValueError).
 """
 
@@ -103,17 +107,21 @@ def _summary(ranks: np.ndarray, max_k: float = np.inf, ranks_known: bool = True)
     return out
 
 
-def retrieval_metrics(scores: Any, text_to_video: Any) -> dict:
+def retrieval_metrics(scores: Any, text_to_video: Any, missing_texts: int = 0, missing_videos: int = 0) -> dict:
     """R@1/5/10 (percent), MdR and MnR for `t2v` and `v2t`, plus counts. Metrics are None when
     a direction has no query."""
     s = _check_scores(scores)
     v2t_ranks, videos = video_to_text_ranks(s, text_to_video)
+    t2v_ranks = np.concatenate([text_to_video_ranks(s, text_to_video), np.full(missing_texts, s.shape[1] + 1)])
+    v2t_ranks = np.concatenate([v2t_ranks, np.full(missing_videos, s.shape[0] + 1)])
     return {
-        "t2v": _summary(text_to_video_ranks(s, text_to_video)),
+        "t2v": _summary(t2v_ranks),
         "v2t": _summary(v2t_ranks),
         "num_texts": s.shape[0],
         "num_videos": s.shape[1],
         "videos_without_caption": s.shape[1] - len(videos),
+        "missing_texts": missing_texts,
+        "missing_videos": missing_videos,
     }
 
 
@@ -138,7 +146,9 @@ def topk_ranks(
     return np.where(found, rank_of_targets(s, is_target), 0), found
 
 
-def topk_metrics(topk_indices: Any, topk_scores: Any, text_to_video: Any, num_videos: int) -> dict:
+def topk_metrics(
+    topk_indices: Any, topk_scores: Any, text_to_video: Any, num_videos: int, missing_texts: int = 0
+) -> dict:
     """Text-to-video metrics when only each text's top-k videos were scored (e.g. a dual
     encoder's top-k re-ranked by a cross-encoder). Videos outside the list rank below it.
 
@@ -146,11 +156,14 @@ def topk_metrics(topk_indices: Any, topk_scores: Any, text_to_video: Any, num_vi
     not in its list (its rank is unknown); `not_in_topk` counts those texts.
     """
     ranks, found = topk_ranks(topk_indices, topk_scores, text_to_video, num_videos)
+    ranks = np.concatenate([ranks, np.zeros(missing_texts, dtype=ranks.dtype)])
+    found = np.concatenate([found, np.zeros(missing_texts, dtype=bool)])  # a missing text is a miss
     k = _to_numpy(topk_indices).shape[1]
     # k + 1 stands for "> k": it only makes misses fail R@K (K <= k); MdR / MnR are withheld
     t2v = _summary(np.where(found, ranks, k + 1), max_k=k, ranks_known=bool(found.all()))
     t2v["not_in_topk"] = int((~found).sum())
-    return {"t2v": t2v, "k": k, "num_texts": len(ranks), "num_videos": num_videos}
+    return {"t2v": t2v, "k": k, "num_texts": len(ranks) - missing_texts, "num_videos": num_videos,
+            "missing_texts": missing_texts}
 
 
 def format_retrieval_table(metrics: dict) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import Subset
 from tqdm import tqdm
 
 from sparsevl.data.qa_dataset import IGNORE_LABEL, QACollator, VideoQADataset
@@ -12,7 +12,8 @@ from sparsevl.data.store import FrameStore
 from sparsevl.dist import Dist
 from sparsevl.models.factory import build_video_qa_model
 from sparsevl.problems import ProblemLog, UserError
-from sparsevl.tasks.common import RunData, evaluating, to_device
+from sparsevl.data.skipping import report_skipped
+from sparsevl.tasks.common import RunData, eval_loader, evaluating, to_device
 from sparsevl.tasks.config import RunConfig
 from sparsevl.tasks.protocol import Evaluation, Prediction
 from sparsevl.tasks.qa_report import Report, accuracy_by_type, format_report
@@ -20,11 +21,14 @@ from sparsevl.tables import format_table
 from sparsevl.txt_db import load_ans2label
 
 
+RECORD_FIELDS = {"qid": (str, int), "video_id": (str, int), "question": str, "answer": (str, int)}
+
+
 class VideoQATask:
     def __init__(self, cfg: RunConfig, problems: ProblemLog, state: dict | None = None):
         self.cfg = cfg
         self.problems = problems
-        self.data = RunData(cfg, problems, state)
+        self.data = RunData(cfg, problems, state, RECORD_FIELDS)
         # the answer vocabulary is the model's output layer: a checkpoint's own, else the txt_db's
         self.ans2label = state["ans2label"] if state else load_ans2label(cfg.txt_db)
         self.label2ans = {label: ans for ans, label in self.ans2label.items()}
@@ -60,12 +64,12 @@ class VideoQATask:
         Under several processes each answers its share of the videos and all get every prediction."""
         dataset = self.dataset(split, train=False)
         dataset = Subset(dataset, dist.shard(list(range(len(dataset)))))
-        loader = DataLoader(
-            dataset, batch_size=self.cfg.val_batch_size, collate_fn=self.collator, num_workers=self.cfg.num_workers
-        )
+        loader = eval_loader(dataset, self.cfg.val_batch_size, self.collator, self.cfg.num_workers)
         predictions = []
         with evaluating(model):
             for batch in tqdm(loader, desc=f"predict {split}", unit="batch", leave=False):
+                if report_skipped(batch, self.problems, split) and not batch:
+                    continue  # a skipped video's questions get no answer: they count as wrong
                 batch = to_device(batch, device)
                 with autocast():
                     logits = self.logits(model, batch)
@@ -83,10 +87,13 @@ class VideoQATask:
     def evaluate(self, model, split: str, device: torch.device, autocast, dist: Dist) -> Evaluation:
         predictions = self.answers(model, split, device, autocast, dist)
         report = self.report(split, predictions)
+        unanswered = len(report.missing)
+        note = (f"\n{unanswered} question(s) without an answer (their video missing from the vis_db or "
+                "unreadable: see problems.log), counted as wrong" if unanswered else "")
         return Evaluation(
-            metrics={r.name: r.accuracy for r in report.rows if r.total},
+            metrics={r.name: r.accuracy for r in report.rows if r.total} | {"unanswered": unanswered},
             headline=f"All {report.row('All').accuracy:.2f}",
-            table=format_report(report),
+            table=format_report(report) + note,
             files={"predictions": predictions, "accuracy": {"split": split, **report.to_dict()}},
         )
 
