@@ -31,12 +31,12 @@ import difflib
 import functools
 import json
 import os
-import tempfile
 import types
 import typing
 from collections.abc import Sequence
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from sparsevl.files import write_atomic
 from sparsevl.problems import UserError
 
 T = typing.TypeVar("T")
@@ -301,17 +301,6 @@ def config_with_overrides(cls: type[T], data: dict, source: str, overrides: Sequ
 
 
 def save_config(cfg: Any, path: str | os.PathLike) -> None:
-    """Write the config as indented JSON, atomically (a temp file, then os.replace)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".config-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(to_dict(cfg), f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write the config as indented JSON, atomically."""
+    text = json.dumps(to_dict(cfg), indent=2) + "\n"
+    write_atomic(path, lambda f: f.write(text.encode("utf-8")))

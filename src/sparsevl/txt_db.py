@@ -17,12 +17,12 @@ missing file or split raises `FileNotFoundError` saying what is there instead. W
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
 import orjson
 
+from sparsevl.files import write_atomic
 from sparsevl.problems import BadInputError, MissingInputError, ProblemLog
 
 ANS2LABEL_NAMES = ("ans2label.json", "train_ans2label.json")  # ours, then ClipBERT's
@@ -78,35 +78,14 @@ def read_jsonl(path: str | os.PathLike, problems: ProblemLog | None = None) -> l
     return records
 
 
-def _write_atomic(path: str | os.PathLike, chunks: Iterable[bytes]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for chunk in chunks:
-                f.write(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
 def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> Path:
     """Write one JSON object per line, atomically."""
-    return _write_atomic(path, (orjson.dumps(r, option=_DUMP_OPTS) + b"\n" for r in records))
+    return write_atomic(path, lambda f: f.writelines(orjson.dumps(r, option=_DUMP_OPTS) + b"\n" for r in records))
 
 
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
     """Write `obj` as indented JSON (key order kept), atomically."""
-    return _write_atomic(path, [orjson.dumps(obj, option=_DUMP_OPTS | orjson.OPT_INDENT_2) + b"\n"])
+    return write_atomic(path, lambda f: f.write(orjson.dumps(obj, option=_DUMP_OPTS | orjson.OPT_INDENT_2) + b"\n"))
 
 
 def available_splits(txt_db_dir: str | os.PathLike) -> list[str]:

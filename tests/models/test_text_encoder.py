@@ -37,3 +37,11 @@ def test_text_path_equals_transformers_bert(minilm_dir):
         theirs = reference(**batch).last_hidden_state
     assert ours.shape == (2, ids.shape[1], 384)
     assert torch.allclose(ours, theirs, atol=1e-5)
+
+
+def test_dropout_is_honoured_with_a_pretrained_text_model(minilm_dir):
+    """model.dropout applies to a pretrained BERT too (it used to be silently ignored)."""
+    for dropout in (0.0, 0.3):
+        bert, _ = build_bert(ModelConfig(text_model_dir=str(minilm_dir), dropout=dropout), vocab_size=0)
+        assert (bert.config.hidden_dropout_prob, bert.config.attention_probs_dropout_prob) == (dropout, dropout)
+        assert {m.p for m in bert.modules() if isinstance(m, torch.nn.Dropout)} == {dropout}

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from sparsevl.data.extract_frames import DEFAULT_VIDEO_TIMEOUT, check_options, extract_frames
 from sparsevl.data.video_io import DEFAULT_FPS, DEFAULT_MAX_SIZE, DEFAULT_QUALITY
 from sparsevl.video_ids import VIDEO_EXTENSIONS
 
@@ -41,13 +42,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"JPEG quality 1-100 (default {DEFAULT_QUALITY})",
     )
     parser.add_argument(
+        "--video-timeout", type=float, default=DEFAULT_VIDEO_TIMEOUT, metavar="SECONDS",
+        help=f"skip a video whose decoding takes longer (a hanging decoder); 0: no limit (default {DEFAULT_VIDEO_TIMEOUT:g})",
+    )
+    parser.add_argument(
         "--on-error", choices=("skip", "stop"), default="skip",
         help="a broken video: report and skip it (default), or stop the run",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparsevl.data.extract_frames import check_options, extract_frames
     from sparsevl.data.video_io import find_videos
     from sparsevl.problems import BadInputError
 
@@ -59,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         summary = extract_frames(
             args.video_dir, args.vis_db, fps=args.fps, num_frames=args.num_frames,
             max_size=args.max_size, workers=args.workers, quality=args.quality,
-            on_error=args.on_error,
+            on_error=args.on_error, video_timeout=args.video_timeout or None,
         )
     except BadInputError as e:
         print(f"extract-frames: stopped (--on-error stop): {e}", file=sys.stderr)

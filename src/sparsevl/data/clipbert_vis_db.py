@@ -236,6 +236,7 @@ class ClipBertVisDB:
 
 
 def _rgb(frame, size: tuple[int, int]) -> np.ndarray:
+    # as ClipBERT's own loader reads these stores: without applying a display rotation
     rgb = frame.to_ndarray(format="rgb24")
     if (rgb.shape[1], rgb.shape[0]) != size:
         # INTER_AREA averages the source pixels a target pixel covers, as extract-frames does.

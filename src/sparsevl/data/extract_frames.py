@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import multiprocessing as mp
 import os
+import queue
 import signal
 import sys
 import threading
@@ -37,6 +38,10 @@ from sparsevl.data.vis_db import RESERVED_IDS, SettingsMismatch, StoreSettings, 
 from sparsevl.problems import MissingInputError, ProblemLog, UserError
 
 LOG_NAME = "extract_errors.log"
+# Seconds one video may take to decode before it counts as hanging: far above what a long
+# high-resolution video needs at the default sampling.
+DEFAULT_VIDEO_TIMEOUT = 1800.0
+POLL_SECONDS = 0.2  # how often running decodes are checked against the timeout
 
 
 def default_workers() -> int:
@@ -71,12 +76,15 @@ def extract_frames(
     quality: int = DEFAULT_QUALITY,
     on_error: str = "skip",
     progress: bool = True,
+    video_timeout: float | None = DEFAULT_VIDEO_TIMEOUT,
 ) -> ExtractSummary:
     """Sample every video in `video_dir` into the vis_db at `vis_db` (created if missing).
 
     Neither fps nor num_frames: fps=DEFAULT_FPS. workers=0 decodes in this process (no crash
-    isolation; handy for debugging). Raises SettingsMismatch if the store was made with other
-    settings, BadInputError on the first bad video when on_error="stop".
+    isolation, no timeout; handy for debugging). A video whose decoding takes longer than
+    `video_timeout` seconds (a decoder that hangs) is reported and skipped; None: no limit.
+    Raises SettingsMismatch if the store was made with other settings, BadInputError on the first
+    bad video when on_error="stop".
     """
     start = time.monotonic()
     check_options(fps, num_frames, max_size, quality)
@@ -107,7 +115,7 @@ def extract_frames(
         task = _Task(settings, threads=1 if workers > 1 else 0)
         try:
             # closing(): on an early exit (stop mode, Ctrl-C) the pool is shut down right away.
-            with contextlib.closing(_run(task, todo, workers)) as outcomes:
+            with contextlib.closing(_run(task, todo, workers, video_timeout)) as outcomes:
                 for path, outcome in outcomes:
                     if isinstance(outcome, str):
                         problems.report(path, outcome)  # raises in stop mode
@@ -182,6 +190,8 @@ class _Task:
     threads: int = 0
 
     def __call__(self, path: Path) -> dict | str:
+        if _STARTED is not None:  # the main process times each decode from here
+            _STARTED.put((str(path), time.monotonic()))
         s = self.settings
         try:
             video = sample_video(
@@ -195,7 +205,7 @@ class _Task:
         return {"jpegs": video.jpegs, "meta": video.meta(s.fps)}
 
 
-def _run(task: Callable, paths: list[Path], workers: int) -> Iterator[tuple[Path, dict | str]]:
+def _run(task: Callable, paths: list[Path], workers: int, timeout: float | None = None) -> Iterator[tuple[Path, dict | str]]:
     """(path, outcome) for every path, in completion order."""
     if workers == 0:
         for path in paths:
@@ -204,29 +214,30 @@ def _run(task: Callable, paths: list[Path], workers: int) -> Iterator[tuple[Path
     suspects: list[Path] = []  # in flight when a worker died: which one killed it is unknown
     pending = deque(paths)
     while pending:
-        yield from _pool_pass(task, pending, workers, suspects)
+        yield from _pool_pass(task, pending, workers, suspects, timeout)
     # Retry each suspect alone: a video that kills its worker again is the culprit.
     for suspect in suspects:
         crashed: list[Path] = []
-        yield from _pool_pass(task, deque([suspect]), 1, crashed)
+        yield from _pool_pass(task, deque([suspect]), 1, crashed, timeout)
         if crashed:
             yield suspect, "worker crashed: the decoding process died on this file"
 
 
-def _pool_pass(task, pending: deque, workers: int, suspects: list) -> Iterator:
-    """Run tasks from `pending` until it is empty or the pool breaks (in-flight -> suspects)."""
-    pool = cf.ProcessPoolExecutor(
-        workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-        initargs=(os.getpid(),),
-    )
+def _pool_pass(task, pending: deque, workers: int, suspects: list, timeout: float | None) -> Iterator:
+    """Run tasks from `pending` until it is empty or the pool breaks (in-flight -> suspects), or
+    a video exceeds `timeout` (reported; its pool is killed and the others go back to `pending`)."""
+    context = mp.get_context("spawn")
+    started = context.Queue()  # (path, time) from each worker as it starts a video
+    pool = cf.ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init, initargs=(os.getpid(), started))
     inflight: dict[cf.Future, Path] = {}
+    start_times: dict[str, float] = {}
     try:
         while pending or inflight:
             # Bounded: results (JPEG lists) wait in memory only for the few tasks in flight.
             while pending and len(inflight) < 2 * workers:
                 path = pending.popleft()
                 inflight[pool.submit(task, path)] = path
-            done, _ = cf.wait(inflight, return_when=cf.FIRST_COMPLETED)
+            done, _ = cf.wait(inflight, timeout=POLL_SECONDS if timeout else None, return_when=cf.FIRST_COMPLETED)
             broken = False
             for fut in done:
                 path = inflight.pop(fut)
@@ -241,13 +252,46 @@ def _pool_pass(task, pending: deque, workers: int, suspects: list) -> Iterator:
                 suspects.extend(inflight.values())
                 inflight.clear()
                 return
+            if timeout and (late := _late(inflight, started, start_times, timeout)):
+                for fut in late:
+                    yield inflight.pop(fut), f"timeout: decoding took longer than {timeout:g} s (a hanging decoder?)"
+                pending.extendleft(reversed(list(inflight.values())))  # started again in a new pool
+                inflight.clear()
+                _kill_workers(pool)
+                return
     finally:
         # Normal end: workers are idle. Early exit (stop mode, Ctrl-C): drop queued tasks.
         pool.shutdown(wait=not inflight, cancel_futures=True)
 
 
-def _worker_init(parent_pid: int) -> None:
+def _late(inflight: dict, started, start_times: dict[str, float], timeout: float) -> list:
+    """The futures whose video has been decoding for longer than `timeout` (timed from when its
+    worker started it, so neither queueing nor a worker's start-up counts)."""
+    while True:
+        try:
+            path, when = started.get_nowait()
+        except queue.Empty:
+            break
+        start_times[path] = when
+    now = time.monotonic()
+    return [fut for fut, path in inflight.items() if now - start_times.get(str(path), now) > timeout]
+
+
+def _kill_workers(pool: cf.ProcessPoolExecutor) -> None:
+    # the executor has no public way to stop a task that never returns: end its processes
+    for process in list((pool._processes or {}).values()):
+        process.kill()
+
+
+# In a decoding worker: where it announces each video it starts (set by `_worker_init`).
+_STARTED = None
+
+
+def _worker_init(parent_pid: int, started) -> None:
     import cv2
+
+    global _STARTED
+    _STARTED = started
 
     cv2.setNumThreads(1)  # parallelism comes from the processes
     # Ctrl-C goes to the whole process group; the main process handles it and stops the pool.

@@ -39,7 +39,9 @@ class SkipBadSamples(Dataset):
             return Skipped(index, str(e))
 
     def __getattr__(self, name: str) -> Any:  # set_epoch, describe, ... of the wrapped dataset
-        if name == "dataset":  # not set yet (unpickling in a worker)
+        # not the wrapped one's dunders (the DataLoader would call a Subset's __getitems__ and
+        # bypass __getitem__ above), nor `dataset` itself before it is set (unpickling in a worker)
+        if name.startswith("__") or name == "dataset":
             raise AttributeError(name)
         return getattr(self.dataset, name)
 
@@ -62,5 +64,5 @@ def report_skipped(batch: dict, problems: ProblemLog, split: str) -> list[Skippe
     """Take the batch's skipped items out of it and report them (which raises in stop mode)."""
     skipped = batch.pop(SKIPPED, [])
     for item in skipped:
-        problems.report(f"{split} item {item.index}", item.reason)
+        problems.report(f"{split} item {item.index}", f"skipped sample: {item.reason}")
     return skipped

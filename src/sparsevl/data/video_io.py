@@ -155,7 +155,7 @@ def sample_video(
         for frame, t in _decode(container, stream):
             if t0 is None:
                 t0 = t
-                out.source_size = (frame.width, frame.height)
+                out.source_size = display_size(frame)
                 if fps is not None:  # computed from k, so float errors do not accumulate
                     targets = (t0 + k / fps for k in itertools.count())
                 elif wanted_times is not None:
@@ -258,11 +258,29 @@ class _Collector:
                 # Every frame gets the size computed from the first, so a video's frames stack
                 # into one array even if the stream changes resolution midway.
                 self.size = scaled_size(*self.source_size, self.max_size)
-            bgr = frame.to_ndarray(format="bgr24")
+            bgr = upright(frame, "bgr24")
             self._last_jpeg = encode_jpeg(bgr, self.size, self.quality)
             self._last_frame = frame
         self.jpegs.append(self._last_jpeg)
         self.timestamps.append(round(t, 6))
+
+
+def _quarter_turns(frame) -> int:
+    """Counter-clockwise quarter turns that show the frame upright: phone videos store the
+    camera's orientation as a display matrix, which players (and FFmpeg's CLI) apply."""
+    return (frame.rotation // 90) % 4
+
+
+def display_size(frame) -> tuple[int, int]:
+    """(width, height) of the frame as displayed."""
+    return (frame.height, frame.width) if _quarter_turns(frame) % 2 else (frame.width, frame.height)
+
+
+def upright(frame, format: str) -> np.ndarray:
+    """The decoded frame as an array in `format` ("bgr24", "rgb24"), turned as it is displayed."""
+    array = frame.to_ndarray(format=format)
+    turns = _quarter_turns(frame)
+    return np.ascontiguousarray(np.rot90(array, turns)) if turns else array
 
 
 def _decode(container, stream) -> Iterator[tuple[object, float]]:

@@ -186,9 +186,17 @@ class VisDB:
             return txn.get(meta_key(str(video_id))) is not None
 
     def settings(self) -> StoreSettings | None:
+        """How the store was made; None for an LMDB without our record (e.g. ClipBERT's)."""
         with self._begin() as txn:
             raw = txn.get(SETTINGS_KEY)
-        return StoreSettings.from_dict(orjson.loads(raw)) if raw is not None else None
+        if raw is None:
+            return None
+        settings = StoreSettings.from_dict(orjson.loads(raw))
+        if (settings.format, settings.version) != (FORMAT, FORMAT_VERSION):
+            raise SettingsMismatch(
+                f"the vis_db at {self.path} is {settings.format!r} version {settings.version}; this sparsevl "
+                f"reads {FORMAT!r} version {FORMAT_VERSION}: extract it again, or use the version that wrote it")
+        return settings
 
     def meta(self, video_id: str) -> VideoMeta:
         with self._begin() as txn:

@@ -9,9 +9,7 @@ scaler, generators and data position) it holds the run's resolved config and the
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -19,6 +17,7 @@ import torch
 from torch import nn
 
 from sparsevl.config import config_with_overrides, load_config, to_dict
+from sparsevl.files import write_atomic
 from sparsevl.models.pretrained import load_state_dict_strict
 from sparsevl.problems import BadInputError, MissingInputError, ProblemLog
 from sparsevl.tasks.config import RunConfig
@@ -29,21 +28,8 @@ FORMAT_VERSION = 2  # 2: the config and the task's state are in the file
 
 
 def save_checkpoint(path: str | Path, state: dict) -> Path:
-    """Write to a temporary file in the same folder, then rename: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # as every other file of the run (mkstemp creates 0600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Written atomically: a crash never leaves half a checkpoint under a checkpoint's name."""
+    return write_atomic(path, lambda f: torch.save(state, f))
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:

@@ -217,14 +217,15 @@ def _train(cfg: RunConfig, dist: Dist, progress: bool, resume: bool, overwrite: 
         if batch_in_epoch >= batches_per_epoch:
             epoch, batch_in_epoch = epoch + 1, 0
             epoch_loader_state = loader_generator.get_state()
-        if epoch % cfg.valid_every_epochs == 0 or step >= total_steps:
+        validate = epoch % cfg.valid_every_epochs == 0 or step >= total_steps
+        if validate or (cfg.save_every_steps and step % cfg.save_every_steps == 0):
             save(epoch, batch_in_epoch)
-            if cfg.val_split:
-                result = task.evaluate(model, cfg.val_split, device, autocast, dist)
-                last_val = result.metrics
-                logger.log(step, "val", last_val)
-                if dist.is_main:
-                    tqdm.write(f"epoch {epoch} step {step} ({time.time() - start:.0f}s): val {result.headline}")
+        if validate and cfg.val_split:
+            result = task.evaluate(model, cfg.val_split, device, autocast, dist)
+            last_val = result.metrics
+            logger.log(step, "val", last_val)
+            if dist.is_main:
+                tqdm.write(f"epoch {epoch} step {step} ({time.time() - start:.0f}s): val {result.headline}")
     logger.close()
     if skipped_steps and dist.is_main:
         print(f"fp16: {skipped_steps} step(s) skipped for overflowed gradients")

@@ -15,7 +15,9 @@ from torch.utils.data import DataLoader
 
 from sparsevl.data.clips import ClipReader, ClipSampling
 from sparsevl.data.skipping import SkipBadSamples, skipping_collate
+from sparsevl.config import ConfigError
 from sparsevl.data.store import FrameStore, open_vis_db
+from sparsevl.data.vis_db import VisDB
 from sparsevl.data.tokenizer import (
     bert_tokenizer,
     build_word_vocab,
@@ -50,7 +52,14 @@ class RunData:
 
     @functools.cached_property
     def vis_db(self) -> FrameStore:
-        return open_vis_db(self.cfg.vis_db)  # ours, or ClipBERT's video-bytes LMDB
+        store = open_vis_db(self.cfg.vis_db)  # ours, or ClipBERT's video-bytes LMDB
+        settings = store.settings() if isinstance(store, VisDB) else None
+        if settings is not None and settings.num_frames and self.cfg.model.num_frm > settings.num_frames:
+            raise ConfigError(
+                f"{self.cfg.model.num_frm} frames per clip, but the vis_db at {self.cfg.vis_db} stores "
+                f"{settings.num_frames} per video (every clip would repeat frames): lower it, or extract "
+                "more frames (sparsevl extract-frames --num-frames N)", "model.num_frm")
+        return store
 
     def records(self, split: str) -> list[dict]:
         """The split's usable records; malformed lines and records without `fields` are reported."""
