@@ -110,9 +110,11 @@ class RunData:
 
 def eval_loader(dataset, batch_size: int, collate, num_workers: int) -> DataLoader:
     """Batches for evaluation in which a broken sample is a marker, not an error (`data.skipping`):
-    take them out with `report_skipped` and count the items as wrong."""
+    take them out with `report_skipped` and count the items as wrong. The loader has a generator
+    of its own: evaluating during training must not draw from the global one (dropout's), or a
+    run resumed from the checkpoint saved before a validation would differ from an uninterrupted one."""
     return DataLoader(SkipBadSamples(dataset), batch_size=batch_size, collate_fn=skipping_collate(collate),
-                      num_workers=num_workers)
+                      num_workers=num_workers, generator=torch.Generator().manual_seed(0))
 
 
 def to_device(batch: dict, device: torch.device) -> dict:
