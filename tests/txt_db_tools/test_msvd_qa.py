@@ -60,7 +60,7 @@ def test_unknown_video(tmp_path):
     records = _good() + [_qa(3, 4, "what is a cat doing?", "sleep")]
     ann = _make(tmp_path, records)
     with pytest.raises(BadInputError, match=r"train_qa\.json:record 3 \(id 3\): unknown video: no vid4 in youtube"):
-        convert(ann, tmp_path / "db", quiet=True)
+        convert(ann, tmp_path / "db", on_error="stop", quiet=True)
     meta = convert(ann, tmp_path / "db", on_error="skip", quiet=True)
     assert meta["splits"]["train"]["dropped_by_kind"] == {"unknown video": 1}
     assert len(load_split(tmp_path / "db", "train")) == 3
@@ -81,7 +81,7 @@ def test_bad_mapping_line(tmp_path, case):
     text, line, message, kept = BAD_MAPPINGS[case]
     ann = _make(tmp_path, _good()[:2], mapping=text)
     with pytest.raises(BadInputError) as info:
-        convert(ann, tmp_path / "db", quiet=True)
+        convert(ann, tmp_path / "db", on_error="stop", quiet=True)
     assert str(info.value).startswith(f"{ann / MAPPING_FILE}:{line}: {message}"), str(info.value)
     meta = convert(ann, tmp_path / "db", on_error="skip", quiet=True)
     assert meta["video_mapping"]["written"] == kept

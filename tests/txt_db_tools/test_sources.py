@@ -1,9 +1,20 @@
-"""The helpers of txt_db_tools.common the retrieval and multiple-choice converters added."""
+"""Reading and checking source files: txt_db_tools.sources."""
 
 import pytest
 
 from sparsevl.problems import BadInputError, ProblemLog
-from txt_db_tools.common import SplitLog, keep_valid, line_number, load_json_object, read_csv_rows, split_counts
+from txt_db_tools.sources import (
+    SplitLog,
+    keep_valid,
+    line_number,
+    load_json_object,
+    read_csv_rows,
+    read_jsonl_rows,
+    read_text_lines,
+    record_locator,
+    split_counts,
+    video_id_from_path,
+)
 
 
 def _log(mode="skip"):
@@ -83,3 +94,45 @@ def test_load_json_object(tmp_path):
     (tmp_path / "a.json").write_text("[1]")
     with pytest.raises(BadInputError, match=r"a\.json: expected a JSON object, got list"):
         load_json_object(tmp_path / "a.json")
+
+
+def test_read_text_lines(tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_bytes("\ufeffa 1\r\n\r\n  \nb 2\nc 3".encode())  # BOM, CRLF, blank lines, no final newline
+    assert read_text_lines(path) == [(1, "a 1"), (4, "b 2"), (5, "c 3")]
+    path.write_bytes(b"a 1\nb\xff 2\n")
+    with pytest.raises(BadInputError, match=r"a\.txt:2: not UTF-8 text"):
+        read_text_lines(path)
+
+
+def test_read_jsonl_rows(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"a": 1}\n\n[1, 2]\n{"a": \n"x"\n')
+    log = _log()
+    rows, n = read_jsonl_rows(path, log)
+    assert rows == [(1, {"a": 1}), (3, [1, 2]), (5, "x")] and n == 4
+    assert log.dropped == {"malformed JSON line": 1}
+    assert str(log.problems.problems[0]).startswith(f"{path}:4: malformed JSON line: ")
+    with pytest.raises(BadInputError, match=r"a\.jsonl:4: malformed JSON line"):
+        read_jsonl_rows(path, _log("stop"))
+
+
+@pytest.mark.parametrize("name, video_id", [
+    ("abseiling/0wR5jVB-WPk.mp4", "0wR5jVB-WPk"),
+    ("/data/k400/x.WEBM", "x"),
+    ("clips\\y.avi", "y"),
+    ("video7010", "video7010"),
+    ("v_a.b", "v_a.b"),            # not a video extension: an id with a dot
+    ("tumblr_abc.gif", "tumblr_abc"),
+    ("dir/", "dir"),
+    (".mp4", ".mp4"),              # no stem left: kept whole
+])
+def test_video_id_from_path(name, video_id):
+    assert video_id_from_path(name) == video_id
+
+
+def test_record_locator():
+    where = record_locator("sen_id", noun="sentence")
+    assert where(3, 17) == "sentence 3 (sen_id 17)"
+    assert where(3) == "sentence 3"
+    assert record_locator("id")(0, "a") == "record 0 (id 'a')"

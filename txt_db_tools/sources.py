@@ -1,0 +1,285 @@
+"""Reading and checking a converter's source files: whole JSON files, CSV/TSV with a header,
+text and jsonl lines; each record checked against the fields it needs.
+
+An unusable record is reported through a `SplitLog` with the file and the record (or line) it is
+in: counted per kind in skip mode, raised as `BadInputError` in stop mode. A file that cannot be
+read at all (malformed JSON, not UTF-8, a CSV header without a needed column) raises
+`BadInputError` naming the file whatever the mode.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import orjson
+
+from sparsevl.data.txt_db import read_json
+from sparsevl.problems import BadInputError, ProblemLog
+
+# (position, record id or None) -> where a record is, for messages: "record 3 (id 'a')", "12"
+Describe = Callable[[Any, Any], str]
+
+
+
+def load_json_list(path: str | os.PathLike) -> list:
+    data = read_json(path)
+    if not isinstance(data, list):
+        raise BadInputError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
+    return data
+
+
+def load_json_object(path: str | os.PathLike) -> dict:
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise BadInputError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def file_info(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"name": path.name, "size": path.stat().st_size, "sha256": h.hexdigest()}
+
+
+def find_split_files(
+    ann_dir: str | os.PathLike, splits: Iterable[str], templates: Mapping[str, str]
+) -> tuple[dict[str, dict[str, Path]], dict[str, str]]:
+    """For each split, the files named by `templates` (role -> e.g. "{split}_q.json").
+
+    Returns (found: split -> role -> path, for splits with every file present;
+    missing: split -> what is missing).
+    """
+    ann_dir = Path(ann_dir)
+    if not ann_dir.is_dir():
+        raise FileNotFoundError(f"annotation folder not found: {ann_dir}")
+    found: dict[str, dict[str, Path]] = {}
+    missing: dict[str, str] = {}
+    for split in splits:
+        paths = {role: ann_dir / t.format(split=split) for role, t in templates.items()}
+        absent = [p.name for p in paths.values() if not p.is_file()]
+        if absent:
+            missing[split] = "missing " + ", ".join(absent)
+        else:
+            found[split] = paths
+    return found, missing
+
+
+_TYPE_NAMES = {str: "string", int: "integer", float: "number", list: "list", dict: "object", bool: "boolean"}
+
+
+def check_fields(record: Any, spec: Mapping[str, type]) -> str | None:
+    """Why `record` does not fit `spec` (field -> type), as "kind: detail"; None if it does.
+
+    A bool is not accepted as an int, and a string field must not be empty.
+    """
+    if not isinstance(record, dict):
+        return f"not a record: expected a JSON object, got {type(record).__name__}"
+    for field, want in spec.items():
+        if field not in record:
+            return f"missing field: {field!r}"
+        value = record[field]
+        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+            return (
+                f"wrong field type: {field!r} should be a {_TYPE_NAMES.get(want, want.__name__)}, "
+                f"got {value!r}"
+            )
+        if want is str and not value.strip():
+            return f"empty field: {field!r}"
+    return None
+
+
+class SplitLog:
+    """Unusable records of one split: reported through a ProblemLog, counted by kind.
+
+    `reason` is "kind: detail"; the kind ("missing field", "duplicate id", ...) is what meta.json
+    counts.
+    """
+
+    def __init__(self, problems: ProblemLog, split: str):
+        self.problems = problems
+        self.split = split
+        self.dropped: Counter[str] = Counter()
+
+    def drop(self, source: str | os.PathLike, reason: str, where: str = "") -> None:
+        self.problems.report(source, reason, where)  # raises in stop mode
+        self.dropped[reason.split(":")[0]] += 1
+
+    @property
+    def n_dropped(self) -> int:
+        return sum(self.dropped.values())
+
+
+def keep_unique(
+    records: list[tuple[Any, dict]], key: str, source: str | os.PathLike, log: SplitLog, describe: Describe
+) -> tuple[dict[Any, tuple[int, dict]], set]:
+    """Index (position, record) pairs by `record[key]`; every record of an id that occurs more
+    than once is dropped (which of them is right cannot be told). Returns (unique, duplicated ids).
+    """
+    positions: dict[Any, list[int]] = {}
+    for pos, (i, rec) in enumerate(records):
+        positions.setdefault(rec[key], []).append(pos)
+    unique: dict[Any, tuple[int, dict]] = {}
+    duplicated = set()
+    for k, where in positions.items():
+        if len(where) == 1:
+            unique[k] = records[where[0]]
+            continue
+        duplicated.add(k)
+        indices = [records[p][0] for p in where]
+        for i in indices:
+            others = ", ".join(str(j) for j in indices if j != i)
+            log.drop(source, f"duplicate id: {key} {k!r} also at record(s) {others}", describe(i, k))
+    return unique, duplicated
+
+
+def keep_valid(
+    records: Iterable[tuple[Any, Any]],
+    spec: Mapping[str, type],
+    source: str | os.PathLike,
+    log: SplitLog,
+    describe: Describe,
+    key: str | None = None,
+    check: Callable[[dict], str | None] | None = None,
+) -> list[tuple[Any, dict]]:
+    """The (position, record) pairs whose record fits `spec` (see check_fields) and then passes
+    `check` (the reason a record is unusable, or None). Each other record is dropped through `log`,
+    located by `describe(position, record[key])` (None without `key` or when the record lacks it:
+    the same `describe` keep_unique takes).
+    """
+    kept = []
+    for pos, rec in records:
+        reason = check_fields(rec, spec)
+        if reason is None and check is not None:
+            reason = check(rec)
+        if reason is None:
+            kept.append((pos, rec))
+        else:
+            log.drop(source, reason, describe(pos, rec.get(key) if key and isinstance(rec, dict) else None))
+    return kept
+
+
+def read_csv_rows(
+    path: str | os.PathLike, columns: Iterable[str], log: SplitLog, delimiter: str = ","
+) -> tuple[list[tuple[int, dict[str, str]]], int]:
+    """The data rows of a CSV file with a header line, as (line number, {column: value}), and how
+    many data rows the file has, bad ones included.
+
+    Line numbers count from 1 at the top of the file, blank lines included, as an editor shows
+    them. A header without one of `columns`, text that is not UTF-8 or broken quoting raise
+    BadInputError naming the file; a row with more or fewer fields than the header is dropped
+    through `log` as a "bad row" at its line. Blank lines are ignored.
+    """
+    path = Path(path)
+    header: list[str] | None = None
+    rows, n_rows = [], 0
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        try:
+            end = 0
+            for fields in reader:
+                line, end = end + 1, reader.line_num  # a quoted field may span lines
+                if not fields:
+                    continue
+                if header is None:
+                    header = [name.strip() for name in fields]
+                    _check_header(path, header, columns, line)
+                    continue
+                n_rows += 1
+                if len(fields) != len(header):
+                    log.drop(path, f"bad row: {len(fields)} fields, the header has {len(header)}", line)
+                else:
+                    rows.append((line, dict(zip(header, fields))))
+        except csv.Error as e:
+            raise BadInputError(f"{path}:{reader.line_num}: malformed CSV: {e}") from None
+        except UnicodeDecodeError as e:  # decoded ahead in blocks: no line number to give
+            raise BadInputError(f"{path}: not UTF-8 text: {e}") from None
+    if header is None:
+        raise BadInputError(f"{path}: empty file, expected a header line")
+    return rows, n_rows
+
+
+def _check_header(path: Path, header: list[str], columns: Iterable[str], line: int) -> None:
+    absent = [c for c in columns if c not in header]
+    if absent:
+        raise BadInputError(
+            f"{path}:{line}: missing column(s) {', '.join(map(repr, absent))} in the header {header}"
+        )
+
+
+def line_number(line: int, _id: Any = None) -> str:
+    """`describe` for CSV rows (keep_valid, keep_unique): the row's line number."""
+    return str(line)
+
+
+def record_locator(key: str, noun: str = "record") -> Describe:
+    """`describe` for the records of a JSON list, by position and id:
+    `record_locator("id")(3, "a")` -> "record 3 (id 'a')"; "record 3" when the id is unknown."""
+
+    def describe(index: Any, value: Any = None) -> str:
+        return f"{noun} {index}" + (f" ({key} {value!r})" if value is not None else "")
+
+    return describe
+
+
+def read_text_lines(path: str | os.PathLike) -> list[tuple[int, str]]:
+    """The non-blank lines of a text file as (line number from 1, text without its line end).
+
+    Text that is not UTF-8 raises BadInputError naming the file and the line.
+    """
+    path = Path(path)
+    lines = []
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if n == 1 else "utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as e:
+                raise BadInputError(f"{path}:{n}: not UTF-8 text: {e}") from None
+            if text.strip():
+                lines.append((n, text))
+    return lines
+
+
+def read_jsonl_rows(path: str | os.PathLike, log: SplitLog) -> tuple[list[tuple[int, Any]], int]:
+    """The values of a jsonl file as (line number, value), and how many non-blank lines it has.
+
+    A line that is not JSON is dropped through `log` as a "malformed JSON line" at its line; any
+    other value is returned as it is (keep_valid then refuses what is not a record).
+    """
+    path = Path(path)
+    rows = []
+    lines = read_text_lines(path)
+    for n, text in lines:
+        try:
+            rows.append((n, orjson.loads(text)))
+        except orjson.JSONDecodeError as e:
+            log.drop(path, f"malformed JSON line: {e}", n)
+    return rows, len(lines)
+
+
+def video_id_from_path(name: str) -> str:
+    """The vis_db id of a video named by a path or file name: the file name without its folders
+    and, if it is one `extract-frames` reads (`.mp4`, `.webm`, ...), without its extension
+    (`k400/abseiling/x1.mp4` -> `x1`). Any other name is kept whole (`v_a.b` stays `v_a.b`)."""
+    from sparsevl.data.video_io import VIDEO_EXTENSIONS  # here: it imports OpenCV and PyAV
+
+    base = name.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    stem, ext = os.path.splitext(base)
+    return stem if ext.lower() in VIDEO_EXTENSIONS and stem else base
+
+
+def split_counts(log: SplitLog, written: int, **source_counts: int) -> dict:
+    """A split's counts for meta.json and `summary`: `{name}_in` for each count of source items,
+    then records written and source items dropped (in all, and by kind)."""
+    counts: dict[str, Any] = {f"{name}_in": n for name, n in source_counts.items()}
+    counts.update(written=written, dropped=log.n_dropped, dropped_by_kind=dict(log.dropped.most_common()))
+    return counts
+
+
