@@ -18,7 +18,7 @@ from __future__ import annotations
 from numbers import Real
 
 from txt_db_tools.common import Converter, SplitInput, each_split
-from txt_db_tools.sources import keep_valid, load_json_object, split_counts
+from txt_db_tools.sources import keep_valid, load_json_object, split_counts, with_source_fields
 
 FIELDS = {"sentences": list, "timestamps": list}
 
@@ -56,7 +56,7 @@ def _captions_problem(rec: dict) -> str | None:
 def _paragraph_record(video_id: str, rec: dict) -> dict:
     paragraph = " ".join(sentence.strip() for sentence in rec["sentences"])
     record = {"cid": video_id, "video_id": video_id, "caption": paragraph}
-    return record | {k: v for k, v in rec.items() if k not in record}  # source fields, as they are
+    return with_source_fields(record, rec)
 
 
 def read_split(split: SplitInput) -> tuple[list[dict], dict]:

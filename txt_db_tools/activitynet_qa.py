@@ -16,7 +16,15 @@ from pathlib import Path
 
 from sparsevl.tasks.qa_report import ANET_TYPES
 from txt_db_tools.common import Converter, SplitInput, each_split
-from txt_db_tools.sources import SplitLog, keep_unique, keep_valid, load_json_list, record_locator, split_counts
+from txt_db_tools.sources import (
+    SplitLog,
+    keep_unique,
+    keep_valid,
+    load_json_list,
+    record_locator,
+    split_counts,
+    with_source_fields,
+)
 
 # type code -> name (0-2 question types, 3-8 the answer types of the "Free" questions): the
 # names the QA report groups by, so converted records and eval_res.py agree
@@ -76,11 +84,7 @@ def read_split(split: SplitInput) -> tuple[list[dict], dict]:
             "answer_type": TYPE_NAMES[a["type"]],
             "type": a["type"],
         }
-        for src in (q, a):  # extra source fields, as they are
-            for k, v in src.items():
-                if k not in _MAPPED and k not in rec:
-                    rec[k] = v
-        records.append(rec)
+        records.append(with_source_fields(with_source_fields(rec, q, _MAPPED), a, _MAPPED))
     for qid, (i, _) in answers.items():
         if qid not in questions:
             _drop_unpaired(log, a_path, q_path, i, qid, q_seen, "question", "answer without question")

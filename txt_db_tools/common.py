@@ -168,7 +168,8 @@ class Converter:
             }
             vocab = None
             if with_vocab:
-                vocab, vocab_meta = resolve_ans2label(splits, top_k, ans2label)
+                train_source = ", ".join(map(str, found["train"].values())) if "train" in found else ann_dir
+                vocab, vocab_meta = resolve_ans2label(splits, top_k, ans2label, str(train_source))
                 for split, records in splits.items():
                     stats[split].update(vocab_coverage(records, vocab))
                 meta |= {"top_k": top_k if ans2label is None else None, "ans2label": vocab_meta}

@@ -33,6 +33,7 @@ from txt_db_tools.sources import (
     read_jsonl_rows,
     split_counts,
     video_id_from_path,
+    with_source_fields,
 )
 
 SPLITS = ("train", "val", "test")
@@ -77,7 +78,7 @@ def read_split(split: SplitInput) -> tuple[list[dict], dict]:
     for _, row in unique.values():
         rec = {"qid": row["qid"], "video_id": video_id_from_path(row["video"]), "question": row["question"],
                "answer": row["answer"]}
-        records.append(rec | {k: v for k, v in row.items() if k not in rec and k != "video"})
+        records.append(with_source_fields(rec, row, consumed=("video",)))
     counts = split_counts(split.log, len(records), rows=n_rows)
     counts["videos"] = len({r["video_id"] for r in records})
     return records, counts

@@ -36,6 +36,7 @@ from txt_db_tools.sources import (
     read_csv_rows,
     record_locator,
     split_counts,
+    with_source_fields,
 )
 
 DATA_FILE = "MSRVTT_data.json"
@@ -108,7 +109,7 @@ def _caption_record(sentence: dict) -> dict:
         "video_id": sentence["video_id"],
         "caption": sentence["caption"],
     }
-    return record | {k: v for k, v in sentence.items() if k not in record}  # sen_id and any extra field
+    return with_source_fields(record, sentence)  # sen_id and any extra field
 
 
 def read_train(data_path: Path, list_path: Path, test_videos: set[str], log: SplitLog) -> tuple[list[dict], dict]:

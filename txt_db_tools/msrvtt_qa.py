@@ -26,7 +26,14 @@ from __future__ import annotations
 from typing import Callable
 
 from txt_db_tools.common import Converter, SplitInput, each_split
-from txt_db_tools.sources import keep_unique, keep_valid, load_json_list, record_locator, split_counts
+from txt_db_tools.sources import (
+    keep_unique,
+    keep_valid,
+    load_json_list,
+    record_locator,
+    split_counts,
+    with_source_fields,
+)
 
 SPLITS = ("train", "val", "test")
 FILES = each_split(SPLITS, qa="{split}_qa.json")
@@ -78,7 +85,7 @@ def read_qa_split(split: SplitInput, video_of: VideoOf) -> tuple[list[dict], dic
             "answer": q["answer"],
             "answer_type": question_type(q["question"]),
         }
-        records.append(rec | {k: v for k, v in q.items() if k not in _MAPPED})  # category_id, ...
+        records.append(with_source_fields(rec, q, _MAPPED))  # category_id, ...
     counts = split_counts(log, len(records), questions=len(raw))
     by_type = {name: 0 for name in (*QUESTION_TYPES, OTHER_TYPE)}
     for r in records:

@@ -264,6 +264,14 @@ def read_jsonl_rows(path: str | os.PathLike, log: SplitLog) -> tuple[list[tuple[
     return rows, len(lines)
 
 
+def with_source_fields(record: dict, source: Mapping[str, Any], consumed: Iterable[str] = ()) -> dict:
+    """`record` plus the fields of `source` it does not have, as they are, except the `consumed`
+    ones (those the record was made from). A source field never replaces a record field: a stray
+    `video_id` or `qid` in the source cannot change what the record says."""
+    skip = set(consumed)
+    return record | {k: v for k, v in source.items() if k not in record and k not in skip}
+
+
 def video_id_from_path(name: str) -> str:
     """The vis_db id of a video named by a path or file name: the file name without its folders
     and, if it is one `extract-frames` reads (`.mp4`, `.webm`, ...), without its extension

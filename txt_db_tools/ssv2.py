@@ -24,7 +24,15 @@ from pathlib import Path
 
 from sparsevl.problems import BadInputError, ProblemLog
 from txt_db_tools.common import Converter, Finished, Options, Shared, SplitInput
-from txt_db_tools.sources import keep_unique, keep_valid, load_json_list, load_json_object, record_locator, split_counts
+from txt_db_tools.sources import (
+    keep_unique,
+    keep_valid,
+    load_json_list,
+    load_json_object,
+    record_locator,
+    split_counts,
+    with_source_fields,
+)
 
 PREFIX = "something-something-v2-"
 LABELS_FILE = PREFIX + "labels.json"
@@ -85,10 +93,9 @@ def read_split(split: SplitInput) -> tuple[list[dict], dict]:
         out = {"video_id": rec["id"]}
         if labels is not None:
             out["label"] = labels[class_name(rec["template"])]
-        for k, v in rec.items():  # source fields; its `label` (a caption) is kept as label_text
-            if k != "id":
-                out["label_text" if k == "label" else k] = v
-        records.append(out)
+        if "label" in rec:  # the source's label is a caption, the template filled in
+            out["label_text"] = rec["label"]
+        records.append(with_source_fields(out, rec, consumed=("id", "label")))
     counts = split_counts(log, len(records), videos=len(raw))
     if labels is None:
         counts["unlabelled"] = True

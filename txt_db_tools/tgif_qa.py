@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections import Counter
 
 from txt_db_tools.common import Converter, Option, SplitInput
-from txt_db_tools.sources import keep_unique, keep_valid, line_number, read_csv_rows, split_counts
+from txt_db_tools.sources import keep_unique, keep_valid, line_number, read_csv_rows, split_counts, with_source_fields
 
 TASKS = ("frameqa", "action", "transition", "count")
 MULTIPLE_CHOICE = ("action", "transition")
@@ -77,7 +77,7 @@ def _record(task: str, row: dict) -> dict:
         rec |= {"answer": row["answer"], "answer_type": FRAMEQA_TYPES[code], "type": code}
     else:
         rec |= {"answer": str(int(answer)), "answer_type": COUNT_TYPE, "count": int(answer)}
-    return rec | {k: v for k, v in row.items() if k not in COLUMNS[task]}  # key, description, ...
+    return with_source_fields(rec, row, COLUMNS[task])  # key, description, ...
 
 
 def read_split(split: SplitInput) -> tuple[list[dict], dict]:

@@ -32,18 +32,29 @@ def vocab_coverage(records: Iterable[dict], ans2label: Mapping[str, int], field:
 
 
 def resolve_ans2label(
-    splits: Mapping[str, list[dict]], top_k: int, ans2label_path: str | os.PathLike | None
+    splits: Mapping[str, list[dict]],
+    top_k: int,
+    ans2label_path: str | os.PathLike | None,
+    train_source: str,
 ) -> tuple[dict[str, int], dict]:
-    """Vocabulary from `ans2label_path` if given, else from the train answers. Returns
-    (ans2label, its description for meta.json)."""
+    """Vocabulary from `ans2label_path` if given, else from the train answers (`train_source`
+    names their files, or the folder without them, for the messages). Returns (ans2label, its
+    description for meta.json). An empty vocabulary is refused: no model can be trained on it."""
     if ans2label_path is not None:
         ans2label = load_ans2label(ans2label_path)
+        if not ans2label:
+            raise BadInputError(f"{ans2label_path}: the answer vocabulary is empty")
         return ans2label, {"from": str(Path(ans2label_path).resolve()), "size": len(ans2label)}
     if "train" not in splits:
         raise BadInputError(
-            "no train split to build the answer vocabulary from; give one with --ans2label FILE"
+            f"{train_source}: no train split to build the answer vocabulary from; give one with --ans2label FILE"
         )
     answers = [r["answer"] for r in splits["train"]]
+    if not answers:
+        raise BadInputError(
+            f"{train_source}: no usable train record to build the answer vocabulary from; "
+            "give one with --ans2label FILE"
+        )
     ans2label = build_ans2label(answers, top_k)
     return ans2label, {
         "from": "train answers",
@@ -51,5 +62,3 @@ def resolve_ans2label(
         "distinct_train_answers": len(set(answers)),
         "size": len(ans2label),
     }
-
-

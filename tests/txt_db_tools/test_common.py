@@ -123,3 +123,16 @@ def test_stop_mode_and_the_command_line(tmp_path, capsys):
     help_text = TOY.parser().format_help()
     assert "Toy format -> txt_db." in help_text and "--ext" in help_text and "--kind {open,closed}" in help_text
     assert "--on-error {skip,stop}" in help_text and "skip it (default" in help_text
+
+
+def test_an_empty_answer_vocabulary_is_refused(tmp_path):
+    ann = _ann(tmp_path, {"train.txt": "broken\n", "val.txt": "a yes\n"})
+    with pytest.raises(BadInputError, match=r"train\.txt: no usable train record to build the answer vocabulary"):
+        TOY.convert(ann, tmp_path / "db")  # skip mode: every train record dropped
+    (ann / "train.txt").unlink()
+    with pytest.raises(BadInputError, match=r"ann: no train split to build the answer vocabulary from"):
+        TOY.convert(ann, tmp_path / "db")
+    (tmp_path / "empty.json").write_text("{}")
+    with pytest.raises(BadInputError, match=r"empty\.json: the answer vocabulary is empty"):
+        TOY.convert(ann, tmp_path / "db", ans2label=tmp_path / "empty.json")
+    assert not (tmp_path / "db").exists()

@@ -71,8 +71,8 @@ BAD_MAPPINGS = {
     "three fields": ("-4wsuPCjDBc_5_15 vid1 x\n-7KMZQEsJW4_205_208 vid2\n", 1,
                      "bad line: expected '<youtube clip> vid<N>'", 1),
     "not vid<N>": ("-4wsuPCjDBc_5_15 1\n-7KMZQEsJW4_205_208 vid2\n", 1, "bad line", 1),
-    "repeated N": ("-4wsuPCjDBc_5_15 vid1\n\n-7KMZQEsJW4_205_208 vid1\n", 1,
-                   "duplicate id: vid 1 also at record(s) 3", 0),
+    "repeated N": ("-4wsuPCjDBc_5_15 vid1\n\n-7KMZQEsJW4_205_208 vid1\nabc_1_2 vid2\n", 1,
+                   "duplicate id: vid 1 also at record(s) 3", 1),
 }
 
 

@@ -14,6 +14,7 @@ from txt_db_tools.sources import (
     record_locator,
     split_counts,
     video_id_from_path,
+    with_source_fields,
 )
 
 
@@ -136,3 +137,9 @@ def test_record_locator():
     assert where(3, 17) == "sentence 3 (sen_id 17)"
     assert where(3) == "sentence 3"
     assert record_locator("id")(0, "a") == "record 0 (id 'a')"
+
+
+def test_with_source_fields_never_replaces_a_record_field():
+    record = {"qid": 1, "video_id": "video1"}
+    source = {"id": 1, "video_id": 5, "qid": "x", "category_id": 3}
+    assert with_source_fields(record, source, consumed=("id",)) == {"qid": 1, "video_id": "video1", "category_id": 3}
