@@ -18,13 +18,13 @@ from __future__ import annotations
 from numbers import Real
 
 from txt_db_tools.common import Converter, SplitInput, each_split
-from txt_db_tools.sources import keep_valid, load_json_object, split_counts, with_source_fields
+from txt_db_tools.sources import brief, keep_valid, load_json_object, split_counts, with_source_fields
 
 FIELDS = {"sentences": list, "timestamps": list}
 
 
 def _where(video_id: str, _=None) -> str:
-    return f"video {video_id!r}"
+    return f"video {brief(video_id)}"
 
 
 def _is_segment(value) -> bool:
@@ -42,14 +42,14 @@ def _captions_problem(rec: dict) -> str | None:
         return "no sentences: 'sentences' is empty"
     for n, sentence in enumerate(sentences):
         if not isinstance(sentence, str):
-            return f"wrong field type: sentence {n} should be a string, got {sentence!r}"
+            return f"wrong field type: sentence {n} should be a string, got {brief(sentence)}"
         if not sentence.strip():
             return f"empty field: sentence {n}"
     if len(timestamps) != len(sentences):
         return f"length mismatch: {len(timestamps)} timestamps for {len(sentences)} sentences"
     for n, segment in enumerate(timestamps):
         if not _is_segment(segment):
-            return f"bad timestamp: timestamp {n} should be [start, end] in seconds, got {segment!r}"
+            return f"bad timestamp: timestamp {n} should be [start, end] in seconds, got {brief(segment)}"
     return None
 
 

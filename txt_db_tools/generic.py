@@ -25,6 +25,7 @@ from sparsevl.problems import BadInputError
 from txt_db_tools.common import Converter, Options, SplitInput
 from txt_db_tools.sources import (
     SplitLog,
+    brief,
     find_split_files,
     keep_unique,
     keep_valid,
@@ -46,12 +47,12 @@ def _optional_problem(rec: dict) -> str | None:
     """Why an optional field of a record is unusable (jsonl: it may be anything); None if fine."""
     qid = rec.get("qid")
     if qid is not None and (isinstance(qid, bool) or not isinstance(qid, (str, int))):
-        return f"wrong field type: 'qid' should be a string or an integer, got {qid!r}"
+        return f"wrong field type: 'qid' should be a string or an integer, got {brief(qid)}"
     if isinstance(qid, str) and not qid.strip():
         return "empty field: 'qid'"
     answer_type = rec.get("answer_type")
     if answer_type is not None and not isinstance(answer_type, str):
-        return f"wrong field type: 'answer_type' should be a string, got {answer_type!r}"
+        return f"wrong field type: 'answer_type' should be a string, got {brief(answer_type)}"
     return None
 
 

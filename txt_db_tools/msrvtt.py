@@ -29,6 +29,7 @@ from sparsevl.problems import BadInputError
 from txt_db_tools.common import Converter, Option, SplitInput
 from txt_db_tools.sources import (
     SplitLog,
+    brief,
     keep_unique,
     keep_valid,
     line_number,
@@ -45,7 +46,7 @@ TEST_FILE = "MSRVTT_JSFUSION_test.csv"
 TEST_PROTOCOL = "1k-A"
 TEST_COLUMNS = ("key", "vid_key", "video_id", "sentence")
 SENTENCE_FIELDS = {"caption": str, "video_id": str, "sen_id": int}
-VID_KEY = re.compile(r"msr(\d+)")
+VID_KEY = re.compile(r"msr([0-9]+)")  # ASCII digits: \d takes other scripts' digits too
 _where_sentence = record_locator("sen_id", noun="sentence")
 
 
@@ -60,9 +61,9 @@ def msrvtt_video_problem(row: dict) -> str | None:
     `video_id` (if it has one) is not `video<N>` for the same N. None when it does."""
     video = video_of_vid_key(row["vid_key"])
     if video is None:
-        return f"bad vid_key: {row['vid_key']!r} is not a JSFusion video key (msr<N>)"
+        return f"bad vid_key: {brief(row['vid_key'])} is not a JSFusion video key (msr<N>)"
     if row.get("video_id", video) != video:
-        return f"video mismatch: video_id {row['video_id']!r} is not vid_key {row['vid_key']!r}"
+        return f"video mismatch: video_id {brief(row['video_id'])} is not vid_key {brief(row['vid_key'])}"
     return None
 
 
@@ -86,7 +87,7 @@ def _train_videos(list_path: Path, test_videos: set[str], log: SplitLog) -> tupl
 
     def check(row: dict) -> str | None:
         if row["video_id"] in test_videos:
-            return f"test video in train list: {row['video_id']!r} is in {TEST_FILE}"
+            return f"test video in train list: {brief(row['video_id'])} is in {TEST_FILE}"
         return None
 
     rows, n_rows = read_csv_rows(list_path, ["video_id"], log)

@@ -25,7 +25,7 @@ from collections import Counter
 
 from txt_db_tools.common import Converter, SplitInput
 from txt_db_tools.msrvtt import msrvtt_video_problem, video_of_vid_key
-from txt_db_tools.sources import keep_unique, keep_valid, line_number, read_csv_rows, split_counts
+from txt_db_tools.sources import brief, keep_unique, keep_valid, line_number, read_csv_rows, split_counts
 
 TEST_FILE = "MSR_MC_test.csv"
 DELIMITER = "\t"
@@ -36,7 +36,7 @@ ANSWER_INDICES = {str(i): i for i in range(len(OPTION_COLUMNS))}
 
 def _row_problem(row: dict) -> str | None:
     if row["answer"].strip() not in ANSWER_INDICES:
-        return f"bad answer: {row['answer']!r} is not an option index 0-{len(OPTION_COLUMNS) - 1} (0 is a1)"
+        return f"bad answer: {brief(row['answer'])} is not an option index 0-{len(OPTION_COLUMNS) - 1} (0 is a1)"
     return msrvtt_video_problem(row)
 
 

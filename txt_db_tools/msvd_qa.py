@@ -23,10 +23,10 @@ from pathlib import Path
 from sparsevl.problems import BadInputError, ProblemLog
 from txt_db_tools import msrvtt_qa
 from txt_db_tools.common import Converter, Options, Shared, SplitInput
-from txt_db_tools.sources import SplitLog, keep_unique, line_number, read_text_lines, split_counts
+from txt_db_tools.sources import SplitLog, brief, keep_unique, line_number, read_text_lines, split_counts, whole_number
 
 MAPPING_FILE = "youtube_mapping.txt"
-VID = re.compile(r"vid(\d+)")
+VID = re.compile(r"vid([0-9]+)")
 
 
 def read_mapping(path: Path, log: SplitLog) -> tuple[dict[int, str], int]:
@@ -36,10 +36,10 @@ def read_mapping(path: Path, log: SplitLog) -> tuple[dict[int, str], int]:
     for n, text in lines:
         fields = text.split()
         match = VID.fullmatch(fields[-1]) if len(fields) == 2 else None
-        if match is None:
-            log.drop(path, f"bad line: expected '<youtube clip> vid<N>', got {text.strip()!r}", n)
+        if match is None or whole_number(match.group(1)) is None:
+            log.drop(path, f"bad line: expected '<youtube clip> vid<N>', got {brief(text.strip())}", n)
             continue
-        entries.append((n, {"clip": fields[0], "vid": int(match.group(1))}))
+        entries.append((n, {"clip": fields[0], "vid": whole_number(match.group(1))}))
     by_vid, _ = keep_unique(entries, "vid", path, log, line_number)
     by_clip, _ = keep_unique(list(by_vid.values()), "clip", path, log, line_number)
     return {rec["vid"]: rec["clip"] for _, rec in by_clip.values()}, len(lines)

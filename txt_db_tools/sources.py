@@ -75,6 +75,15 @@ def find_split_files(
 _TYPE_NAMES = {str: "string", int: "integer", float: "number", list: "list", dict: "object", bool: "boolean"}
 
 
+BRIEF_LIMIT = 80
+
+
+def brief(value: Any) -> str:
+    """repr(value), cut to BRIEF_LIMIT characters: a message quotes a source value, not pages of it."""
+    text = repr(value)
+    return text if len(text) <= BRIEF_LIMIT else f"{text[:BRIEF_LIMIT]}... ({len(text)} characters)"
+
+
 def check_fields(record: Any, spec: Mapping[str, type]) -> str | None:
     """Why `record` does not fit `spec` (field -> type), as "kind: detail"; None if it does.
 
@@ -89,7 +98,7 @@ def check_fields(record: Any, spec: Mapping[str, type]) -> str | None:
         if not isinstance(value, want) or (want is int and isinstance(value, bool)):
             return (
                 f"wrong field type: {field!r} should be a {_TYPE_NAMES.get(want, want.__name__)}, "
-                f"got {value!r}"
+                f"got {brief(value)}"
             )
         if want is str and not value.strip():
             return f"empty field: {field!r}"
@@ -136,7 +145,7 @@ def keep_unique(
         indices = [records[p][0] for p in where]
         for i in indices:
             others = ", ".join(str(j) for j in indices if j != i)
-            log.drop(source, f"duplicate id: {key} {k!r} also at record(s) {others}", describe(i, k))
+            log.drop(source, f"duplicate id: {key} {brief(k)} also at record(s) {others}", describe(i, k))
     return unique, duplicated
 
 
@@ -224,7 +233,7 @@ def record_locator(key: str, noun: str = "record") -> Describe:
     `record_locator("id")(3, "a")` -> "record 3 (id 'a')"; "record 3" when the id is unknown."""
 
     def describe(index: Any, value: Any = None) -> str:
-        return f"{noun} {index}" + (f" ({key} {value!r})" if value is not None else "")
+        return f"{noun} {index}" + (f" ({key} {brief(value)})" if value is not None else "")
 
     return describe
 
@@ -262,6 +271,18 @@ def read_jsonl_rows(path: str | os.PathLike, log: SplitLog) -> tuple[list[tuple[
         except orjson.JSONDecodeError as e:
             log.drop(path, f"malformed JSON line: {e}", n)
     return rows, len(lines)
+
+
+MAX_DIGITS = 18  # a whole number read from text stays below 10**18: it fits JSON's 64-bit integers
+
+
+def whole_number(text: str) -> int | None:
+    """`text` (surrounding blanks ignored) as an int if it is ASCII digits only, at most
+    MAX_DIGITS of them; None otherwise (a sign, a fraction, other digits, or too large)."""
+    text = text.strip()
+    if text.isascii() and text.isdigit() and len(text) <= MAX_DIGITS:
+        return int(text)
+    return None
 
 
 def with_source_fields(record: dict, source: Mapping[str, Any], consumed: Iterable[str] = ()) -> dict:

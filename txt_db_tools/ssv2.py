@@ -25,12 +25,14 @@ from pathlib import Path
 from sparsevl.problems import BadInputError, ProblemLog
 from txt_db_tools.common import Converter, Finished, Options, Shared, SplitInput
 from txt_db_tools.sources import (
+    brief,
     keep_unique,
     keep_valid,
     load_json_list,
     load_json_object,
     record_locator,
     split_counts,
+    whole_number,
     with_source_fields,
 )
 
@@ -49,9 +51,10 @@ def load_labels(path: Path) -> dict[str, int]:
     labels = load_json_object(path)
     out: dict[str, int] = {}
     for name, value in labels.items():
-        if not (isinstance(value, str) and value.isascii() and value.isdigit()):
-            raise BadInputError(f"{path}: class {name!r} has id {value!r}, not a number in a string")
-        out[name] = int(value)
+        label = whole_number(value) if isinstance(value, str) else None
+        if label is None:
+            raise BadInputError(f"{path}: class {brief(name)} has id {brief(value)}, not a number in a string")
+        out[name] = label
     if sorted(out.values()) != list(range(len(out))):
         raise BadInputError(f"{path}: class ids must be 0..{len(out) - 1}, each used once")
     return out
@@ -80,7 +83,7 @@ def read_split(split: SplitInput) -> tuple[list[dict], dict]:
 
     def check(rec: dict) -> str | None:
         if class_name(rec["template"]) not in labels:
-            return f"unknown template: {rec['template']!r} is no class of {LABELS_FILE}"
+            return f"unknown template: {brief(rec['template'])} is no class of {LABELS_FILE}"
         return None
 
     if labels is None:

@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections import Counter
 
 from txt_db_tools.common import Converter, Option, SplitInput
-from txt_db_tools.sources import keep_unique, keep_valid, line_number, read_csv_rows, split_counts, with_source_fields
+from txt_db_tools.sources import brief, keep_unique, keep_valid, line_number, read_csv_rows, split_counts, whole_number, with_source_fields
 
 TASKS = ("frameqa", "action", "transition", "count")
 MULTIPLE_CHOICE = ("action", "transition")
@@ -57,11 +57,11 @@ def _row_problem(task: str):
     def check(row: dict) -> str | None:
         answer = row["answer"].strip()
         if task in MULTIPLE_CHOICE and answer not in ANSWER_INDICES:
-            return f"bad answer: {row['answer']!r} is not an option index 0-{len(OPTION_COLUMNS) - 1} (0 is a1)"
-        if task == "count" and not (answer.isascii() and answer.isdigit()):
-            return f"bad answer: {row['answer']!r} is not a count (a whole number)"
+            return f"bad answer: {brief(row['answer'])} is not an option index 0-{len(OPTION_COLUMNS) - 1} (0 is a1)"
+        if task == "count" and whole_number(answer) is None:
+            return f"bad answer: {brief(row['answer'])} is not a count (a whole number)"
         if task == "frameqa" and row["type"].strip() not in TYPE_CODES:
-            return f"unknown type code: {row['type']!r} (FrameQA uses 0-{len(FRAMEQA_TYPES) - 1})"
+            return f"unknown type code: {brief(row['type'])} (FrameQA uses 0-{len(FRAMEQA_TYPES) - 1})"
         return None
 
     return check
@@ -76,7 +76,8 @@ def _record(task: str, row: dict) -> dict:
         code = TYPE_CODES[row["type"].strip()]
         rec |= {"answer": row["answer"], "answer_type": FRAMEQA_TYPES[code], "type": code}
     else:
-        rec |= {"answer": str(int(answer)), "answer_type": COUNT_TYPE, "count": int(answer)}
+        count = whole_number(answer)
+        rec |= {"answer": str(count), "answer_type": COUNT_TYPE, "count": count}
     return with_source_fields(rec, row, COLUMNS[task])  # key, description, ...
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from sparsevl.problems import BadInputError
 from txt_db_tools.common import Converter, Finished, Option, Options, SplitInput
-from txt_db_tools.sources import keep_unique, keep_valid, line_number, read_text_lines, split_counts, video_id_from_path
+from txt_db_tools.sources import brief, keep_unique, keep_valid, line_number, read_text_lines, split_counts, video_id_from_path, whole_number
 
 SPLITS = ("train", "val", "test")
 PATTERN = "*_{split}_list_videos.txt"
@@ -50,20 +50,19 @@ def read_split(split: SplitInput) -> tuple[list[dict], dict]:
     for n, text in lines:
         fields = text.split()
         if len(fields) != 2:
-            log.drop(path, f"bad line: expected '<video> <label>', got {len(fields)} fields: {text.strip()!r}", n)
+            log.drop(path, f"bad line: expected '<video> <label>', got {len(fields)} fields: {brief(text.strip())}", n)
             continue
         rows.append((n, {"path": fields[0], "label": fields[1]}))
 
     def check(row: dict) -> str | None:
-        label = row["label"]
-        if not (label.isascii() and label.isdigit()):
-            return f"bad label: {label!r} is not a class number (a whole number)"
+        if whole_number(row["label"]) is None:
+            return f"bad label: {brief(row['label'])} is not a class number (a whole number)"
         row["video_id"] = video_id_from_path(row["path"])
         return None
 
     usable = keep_valid(rows, {"path": str, "label": str}, path, log, line_number, check=check)
     unique, _ = keep_unique(usable, "video_id", path, log, line_number)
-    records = [{"video_id": r["video_id"], "label": int(r["label"]), "path": r["path"]} for _, r in unique.values()]
+    records = [{"video_id": r["video_id"], "label": whole_number(r["label"]), "path": r["path"]} for _, r in unique.values()]
     counts = split_counts(log, len(records), lines=len(lines))
     counts["labels"] = len({r["label"] for r in records})
     return records, counts

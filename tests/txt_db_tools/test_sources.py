@@ -5,6 +5,7 @@ import pytest
 from sparsevl.problems import BadInputError, ProblemLog
 from txt_db_tools.sources import (
     SplitLog,
+    brief,
     keep_valid,
     line_number,
     load_json_object,
@@ -14,6 +15,7 @@ from txt_db_tools.sources import (
     record_locator,
     split_counts,
     video_id_from_path,
+    whole_number,
     with_source_fields,
 )
 
@@ -143,3 +145,18 @@ def test_with_source_fields_never_replaces_a_record_field():
     record = {"qid": 1, "video_id": "video1"}
     source = {"id": 1, "video_id": 5, "qid": "x", "category_id": 3}
     assert with_source_fields(record, source, consumed=("id",)) == {"qid": 1, "video_id": "video1", "category_id": 3}
+
+
+@pytest.mark.parametrize("text, number", [
+    ("3", 3), (" 007 ", 7), ("9" * 18, 10**18 - 1),
+    ("9" * 19, None), ("1" * 5000, None),   # too large for JSON's 64-bit integers (or for int())
+    ("-1", None), ("1.5", None), ("", None), ("\u0661", None), ("²", None),
+])
+def test_whole_number(text, number):
+    assert whole_number(text) == number
+
+
+def test_brief_quotes_long_values_shortly():
+    assert brief("a man") == "'a man'"
+    long = brief("x" * 5000)
+    assert long.startswith("'xxx") and long.endswith("... (5002 characters)") and len(long) < 110
