@@ -34,6 +34,7 @@ from txt_db_tools.sources import (
     read_jsonl_rows,
     split_counts,
     video_id_from_path,
+    video_path_problem,
     with_source_fields,
 )
 
@@ -43,8 +44,12 @@ REQUIRED = ("video", "question", "answer")
 OPTIONAL = ("answer_type", "qid")
 
 
-def _optional_problem(rec: dict) -> str | None:
-    """Why an optional field of a record is unusable (jsonl: it may be anything); None if fine."""
+def _row_problem(rec: dict) -> str | None:
+    """Why a row with the required fields is unusable: its video names no file, or an optional
+    field is wrong (jsonl: it may be anything); None if fine."""
+    video_problem = video_path_problem(rec["video"])
+    if video_problem is not None:
+        return video_problem
     qid = rec.get("qid")
     if qid is not None and (isinstance(qid, bool) or not isinstance(qid, (str, int))):
         return f"wrong field type: 'qid' should be a string or an integer, got {brief(qid)}"
@@ -71,7 +76,7 @@ def read_split(split: SplitInput) -> tuple[list[dict], dict]:
     """One split's file. Returns (records, counts for meta.json)."""
     (kind, path), = split.files.items()
     rows, n_rows = _read(path, kind, split.log)
-    usable = keep_valid(rows, dict.fromkeys(REQUIRED, str), path, split.log, line_number, check=_optional_problem)
+    usable = keep_valid(rows, dict.fromkeys(REQUIRED, str), path, split.log, line_number, check=_row_problem)
     for line, row in usable:
         row.setdefault("qid", f"{split.name}_{line}")
     unique, _ = keep_unique(usable, "qid", path, split.log, line_number)

@@ -293,6 +293,13 @@ def with_source_fields(record: dict, source: Mapping[str, Any], consumed: Iterab
     return record | {k: v for k, v in source.items() if k not in record and k not in skip}
 
 
+def video_path_problem(name: str) -> str | None:
+    """Why a video path names no video id (it is only slashes, like "/"); None if it names one."""
+    if not video_id_from_path(name):
+        return f"bad video: {brief(name)} names no file"
+    return None
+
+
 def video_id_from_path(name: str) -> str:
     """The vis_db id of a video named by a path or file name: the file name without its folders
     and, if it is one `extract-frames` reads (`.mp4`, `.webm`, ...), without its extension

@@ -29,7 +29,17 @@ from pathlib import Path
 
 from sparsevl.problems import BadInputError
 from txt_db_tools.common import Converter, Finished, Option, Options, SplitInput
-from txt_db_tools.sources import brief, keep_unique, keep_valid, line_number, read_text_lines, split_counts, video_id_from_path, whole_number
+from txt_db_tools.sources import (
+    brief,
+    keep_unique,
+    keep_valid,
+    line_number,
+    read_text_lines,
+    split_counts,
+    video_id_from_path,
+    video_path_problem,
+    whole_number,
+)
 
 SPLITS = ("train", "val", "test")
 PATTERN = "*_{split}_list_videos.txt"
@@ -57,6 +67,8 @@ def read_split(split: SplitInput) -> tuple[list[dict], dict]:
     def check(row: dict) -> str | None:
         if whole_number(row["label"]) is None:
             return f"bad label: {brief(row['label'])} is not a class number (a whole number)"
+        if video_path_problem(row["path"]) is not None:
+            return video_path_problem(row["path"])
         row["video_id"] = video_id_from_path(row["path"])
         return None
 

@@ -15,6 +15,7 @@ from txt_db_tools.sources import (
     record_locator,
     split_counts,
     video_id_from_path,
+    video_path_problem,
     whole_number,
     with_source_fields,
 )
@@ -160,3 +161,9 @@ def test_brief_quotes_long_values_shortly():
     assert brief("a man") == "'a man'"
     long = brief("x" * 5000)
     assert long.startswith("'xxx") and long.endswith("... (5002 characters)") and len(long) < 110
+
+
+def test_video_path_problem():
+    assert video_path_problem("clips/abc.mp4") is None and video_path_problem("abc") is None
+    assert video_path_problem("/") == "bad video: '/' names no file"
+    assert video_path_problem("//") == "bad video: '//' names no file"
