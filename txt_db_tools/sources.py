@@ -9,6 +9,7 @@ read at all (malformed JSON, not UTF-8, a CSV header without a needed column) ra
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import os
@@ -18,7 +19,6 @@ from typing import Any, Callable, Iterable, Mapping
 
 import orjson
 
-from sparsevl.data.txt_db import read_json
 from sparsevl.problems import BadInputError, ProblemLog
 
 # (position, record id or None) -> where a record is, for messages: "record 3 (id 'a')", "12"
@@ -26,15 +26,41 @@ Describe = Callable[[Any, Any], str]
 
 
 
+def not_utf8(path: str | os.PathLike, raw: bytes, error: UnicodeDecodeError, first_line: int = 1) -> BadInputError:
+    """The error for `raw`, the bytes of `path` from line `first_line` on, that `error` found not
+    UTF-8: the line and column of the bad byte."""
+    line = raw.count(b"\n", 0, error.start) + first_line
+    column = error.start - raw.rfind(b"\n", 0, error.start)
+    byte = raw[error.start : error.start + 1].hex()
+    return BadInputError(f"{path}:{line}: not UTF-8 text: byte 0x{byte} at column {column} ({error.reason})")
+
+
+def read_json_file(path: str | os.PathLike) -> Any:
+    """A whole JSON file. A UTF-8 byte order mark is ignored, as the CSV and text readers do;
+    malformed JSON raises BadInputError naming the file and the position, text that is not UTF-8
+    one naming the line and column of the first bad byte."""
+    raw = Path(path).read_bytes()
+    if raw.startswith(codecs.BOM_UTF8):
+        raw = raw[len(codecs.BOM_UTF8):]
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        try:  # orjson places a decoding error at the start of the file: find the byte
+            raw.decode("utf-8")
+        except UnicodeDecodeError as u:
+            raise not_utf8(path, raw, u) from None
+        raise BadInputError(f"{path}: malformed JSON: {e}") from None
+
+
 def load_json_list(path: str | os.PathLike) -> list:
-    data = read_json(path)
+    data = read_json_file(path)
     if not isinstance(data, list):
         raise BadInputError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
     return data
 
 
 def load_json_object(path: str | os.PathLike) -> dict:
-    data = read_json(path)
+    data = read_json_file(path)
     if not isinstance(data, dict):
         raise BadInputError(f"{path}: expected a JSON object, got {type(data).__name__}")
     return data
@@ -208,8 +234,13 @@ def read_csv_rows(
                     rows.append((line, dict(zip(header, fields))))
         except csv.Error as e:
             raise BadInputError(f"{path}:{reader.line_num}: malformed CSV: {e}") from None
-        except UnicodeDecodeError as e:  # decoded ahead in blocks: no line number to give
-            raise BadInputError(f"{path}: not UTF-8 text: {e}") from None
+        except UnicodeDecodeError:  # decoded ahead in blocks: find the line in the bytes
+            raw = path.read_bytes()
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise not_utf8(path, raw, e) from None
+            raise
     if header is None:
         raise BadInputError(f"{path}: empty file, expected a header line")
     return rows, n_rows
@@ -250,7 +281,7 @@ def read_text_lines(path: str | os.PathLike) -> list[tuple[int, str]]:
             try:
                 text = raw.decode("utf-8-sig" if n == 1 else "utf-8").rstrip("\r\n")
             except UnicodeDecodeError as e:
-                raise BadInputError(f"{path}:{n}: not UTF-8 text: {e}") from None
+                raise not_utf8(path, raw, e, first_line=n) from None
             if text.strip():
                 lines.append((n, text))
     return lines

@@ -1,5 +1,7 @@
 """Reading and checking source files: txt_db_tools.sources."""
 
+import json
+
 import pytest
 
 from sparsevl.problems import BadInputError, ProblemLog
@@ -10,6 +12,7 @@ from txt_db_tools.sources import (
     line_number,
     load_json_object,
     read_csv_rows,
+    read_json_file,
     read_jsonl_rows,
     read_text_lines,
     record_locator,
@@ -53,7 +56,7 @@ UNREADABLE = {
     "missing columns": (b"key,video\nret0,video1\n",
                         r"a\.csv:1: missing column\(s\) 'sentence', 'vid_key' in the header \['key', 'video'\]"),
     "empty file": (b"\n\n", r"a\.csv: empty file, expected a header line"),
-    "not UTF-8": (b"key,sentence,vid_key\nret0,caf\xe9,msr1\n", r"a\.csv: not UTF-8 text"),
+    "not UTF-8": (b"key,sentence,vid_key\nret0,caf\xe9,msr1\n", r"a\.csv:2: not UTF-8 text: byte 0xe9 at column 9 \(invalid continuation byte\)"),
     "huge field": (b'key,sentence,vid_key\nret0,"' + b"x" * 200_000 + b'",msr1\n',
                    r"a\.csv:2: malformed CSV: field larger than field limit"),
 }
@@ -167,3 +170,15 @@ def test_video_path_problem():
     assert video_path_problem("clips/abc.mp4") is None and video_path_problem("abc") is None
     assert video_path_problem("/") == "bad video: '/' names no file"
     assert video_path_problem("//") == "bad video: '//' names no file"
+
+
+def test_read_json_file(tmp_path):
+    path = tmp_path / "a.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps([{"caption": "caf\u00e9"}]).encode())  # a BOM, as Windows writes
+    assert read_json_file(path) == [{"caption": "caf\u00e9"}]
+    path.write_bytes(b'[{"caption": "ok"},\n {"caption": "caf\xe9"}]')
+    with pytest.raises(BadInputError, match=r"a\.json:2: not UTF-8 text: byte 0xe9 at column 18"):
+        read_json_file(path)
+    path.write_bytes(b'[{"caption": "ok"},\n {"caption": }]')
+    with pytest.raises(BadInputError, match=r"a\.json: malformed JSON: .*line 2 column 14"):
+        read_json_file(path)
