@@ -5,8 +5,8 @@
 
 DIR holds `{split}.csv` or `{split}.jsonl` for any of train, val, test (not both for one split).
 Each row (CSV: comma-separated, a header line, standard quoting) or line (jsonl: one JSON object)
-has `video`, `question` and `answer`, and optionally `answer_type` and `qid`; in a CSV an empty
-optional cell counts as absent. Other columns or fields are kept as they are.
+has `video`, `question` and `answer`, and optionally `answer_type` and `qid`; an empty optional
+cell (CSV) or a null (jsonl) counts as absent. Other columns or fields are kept as they are.
 
 Records, in file order: {qid, video_id, question, answer, answer_type (if given), ...}:
 - `video_id` is `video` reduced to the id `extract-frames` stores the video under: without its
@@ -62,13 +62,17 @@ def _row_problem(rec: dict) -> str | None:
 
 
 def _read(path: Path, kind: str, log: SplitLog) -> tuple[list[tuple[int, Any]], int]:
+    """The rows of a split's file; an optional field that is empty (CSV) or null (jsonl) is
+    removed: the row does not give it."""
     if kind == "jsonl":
-        return read_jsonl_rows(path, log)
-    rows, n_rows = read_csv_rows(path, REQUIRED, log)
-    for _, row in rows:  # an empty optional cell: the row does not give it
-        for name in OPTIONAL:
-            if name in row and not row[name].strip():
-                del row[name]
+        rows, n_rows = read_jsonl_rows(path, log)
+        absent = [(row, name) for _, row in rows if isinstance(row, dict) for name in OPTIONAL
+                  if name in row and row[name] is None]
+    else:
+        rows, n_rows = read_csv_rows(path, REQUIRED, log)
+        absent = [(row, name) for _, row in rows for name in OPTIONAL if name in row and not row[name].strip()]
+    for row, name in absent:
+        del row[name]
     return rows, n_rows
 
 

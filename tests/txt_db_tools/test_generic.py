@@ -127,3 +127,11 @@ def test_cli(tmp_path):
     assert r.returncode == 1 and r.stderr == f"error: {ann / 'train.csv'}:2: empty field: 'answer'\n"
     r = subprocess.run(cmd, capture_output=True, text=True)  # skip is the default
     assert r.returncode == 0 and "train: 2 written (rows 3 in), 1 source records dropped" in r.stdout
+
+
+def test_null_optional_fields_count_as_absent(tmp_path):
+    line = {"video": "c.mp4", "question": "how many?", "answer": "2", "qid": None, "answer_type": None}
+    ann = _ann(tmp_path, {"train.jsonl": json.dumps(line) + "\n"})
+    convert(ann, tmp_path / "db", on_error="stop", quiet=True)
+    assert load_split(tmp_path / "db", "train") == [
+        {"qid": "train_1", "video_id": "c", "question": "how many?", "answer": "2"}]
