@@ -13,6 +13,7 @@ import codecs
 import csv
 import hashlib
 import os
+import pickle
 from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -50,6 +51,40 @@ def read_json_file(path: str | os.PathLike) -> Any:
         except UnicodeDecodeError as u:
             raise not_utf8(path, raw, u) from None
         raise BadInputError(f"{path}: malformed JSON: {e}") from None
+
+
+class _RefusedName(pickle.UnpicklingError):
+    pass
+
+
+class _PlainDataUnpickler(pickle.Unpickler):
+    """Reads plain data only: dicts, lists, tuples, strings, bytes, numbers, booleans, None and
+    sets. A pickle can name any class or function to call while it loads (that is how it runs
+    code); every such name is refused, except the two set types older protocols name."""
+
+    ALLOWED = {("builtins", "set"), ("builtins", "frozenset"), ("__builtin__", "set"), ("__builtin__", "frozenset")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise _RefusedName(
+            f"refused: the pickle names {brief(f'{module}.{name}')}; only plain data (dict, list, str, "
+            "numbers) is read from a pickle"
+        )
+
+
+def load_plain_pickle(path: str | os.PathLike) -> Any:
+    """A pickle of plain data (see _PlainDataUnpickler), e.g. the caption pickles some datasets
+    publish; anything else, or a broken pickle, raises BadInputError naming the file."""
+    try:
+        with open(path, "rb") as f:
+            return _PlainDataUnpickler(f, encoding="utf-8").load()
+    except OSError:
+        raise
+    except _RefusedName as e:
+        raise BadInputError(f"{path}: {e}") from None
+    except Exception as e:  # noqa: BLE001: a malformed pickle fails inside the parser in any way
+        raise BadInputError(f"{path}: not a readable pickle: {type(e).__name__}: {brief(str(e))}") from None
 
 
 def load_json_list(path: str | os.PathLike) -> list:
@@ -322,6 +357,12 @@ def with_source_fields(record: dict, source: Mapping[str, Any], consumed: Iterab
     `video_id` or `qid` in the source cannot change what the record says."""
     skip = set(consumed)
     return record | {k: v for k, v in source.items() if k not in record and k not in skip}
+
+
+def image_stem(name: str) -> str:
+    """The id an image is stored under as a 1-frame video: its file name without folders and
+    without its extension, whatever it is (`train2017/000000397133.jpg` -> `000000397133`)."""
+    return os.path.splitext(name.replace("\\", "/").rsplit("/", 1)[-1])[0]
 
 
 def video_path_problem(name: str) -> str | None:

@@ -24,6 +24,7 @@ import importlib
 import io
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -115,6 +116,29 @@ def _tgif(task: str) -> Case:
                 ("--task", task), {name: "\t" for name in files})
 
 
+COCO = {"images": [{"file_name": f"{n:012d}.jpg", "id": n, "height": 4, "width": 4} for n in (9, 25)],
+        "annotations": [{"image_id": 9, "id": 48, "caption": "a bowl of food"},
+                        {"image_id": 25, "id": 122, "caption": "a giraffe eating"}]}
+CONDENSED = {
+    "clips.csv": b"videoid,year,clip_idx,clip_tot,upload_year,title,clip_name,imdbid\n"
+                 b"a1,2012.0,1,2,2019,One,Opening Scene,tt1\nb2,2019.0,1,1,2019,Two,Last Scene,tt2\n"
+                 b"c3,2001.0,1,1,2019,Three,A Scene,tt3\n",
+    "descriptions.csv": b"imdbid,videoid,description\ntt1,a1,A man opens a door.\ntt2,b2,She waves.\n"
+                        b"tt3,c3,\"They run, fast.\"\n",
+    "split.csv": b"imdbid,split\ntt1,train\ntt2,test\ntt3,val\n",
+    "durations.csv": b"videoid,duration\na1,83\nb2,119\n",
+}
+MSVD_CLIPS = ["-4wsuPCjDBc_5_15", "-7KMZQEsJW4_205_208", "abc_1_2"]
+QUERYD = {"video-0-NBRA1aSXk": [["a", "woman", "walks"], ["she", "sits"]], "video-fTcSVQJ2h8g": [["a", "car"]]}
+VQA_Q = {"data_subtype": "val2014", "questions": [
+    {"image_id": 393225, "question": "Is this a bowl?", "question_id": 393225000},
+    {"image_id": 42, "question": "How many dogs?", "question_id": 42000}]}
+VQA_A = {"annotations": [
+    {"question_type": "is this a", "multiple_choice_answer": "yes", "image_id": 393225, "answer_type": "yes/no",
+     "question_id": 393225000, "answers": [{"answer": "yes", "answer_confidence": "yes", "answer_id": 1}] * 3},
+    {"question_type": "how many", "multiple_choice_answer": "2", "image_id": 42, "answer_type": "number",
+     "question_id": 42000, "answers": [{"answer": "2", "answer_confidence": "maybe", "answer_id": 1}]}]}
+
 CASES = {
     "activitynet_qa": Case("txt_db_tools.activitynet_qa", "video_qa", {
         "train_q.json": _json(ANET_Q), "train_a.json": _json(ANET_A),
@@ -153,6 +177,43 @@ CASES = {
     "video_list": Case("txt_db_tools.video_list", "classification", {
         "k400_train_list_videos.txt": b"abseiling/a1.mp4 0\nair_drumming/b2.mp4 1\n",
         "k400_val_list_videos.txt": b"abseiling/c3.mp4 0\r\n"}),
+    "coco_captions": Case("txt_db_tools.coco_captions", "pretrain", {"captions_val2017.json": _json(COCO)}),
+    "cc3m": Case("txt_db_tools.cc3m", "pretrain", {
+        "Validation_GCC-1.1.0-Validation.tsv": b"a cat on a mat\thttp://x/a.jpg\ntwo dogs\thttps://x/b.jpg\n",
+        "cc3m_training_success_full.tsv": b"a player at a screen\t3_2841214833\nglobes\t4_2703412885\n"},
+        delimiters={"Validation_GCC-1.1.0-Validation.tsv": "\t", "cc3m_training_success_full.tsv": "\t"}),
+    "webvid": Case("txt_db_tools.webvid", "pretrain", {"results_10M_val.csv": _table([
+        ["videoid", "contentUrl", "duration", "page_dir", "name"],
+        ["1023443014", "https://x/1.mp4", "PT00H00M30S", "095201_095250", "Disco light leaks"],
+        ["4350377", "https://x/2.mp4", "PT00H00M05S", "199401_199450", "Valle de la luna,\r\nchile"]])}),
+    "condensed_movies": Case("txt_db_tools.condensed_movies", "retrieval", CONDENSED),
+    "msvd_ret": Case("txt_db_tools.msvd_ret", "retrieval", {
+        "train_list.txt": "\n".join(MSVD_CLIPS[:2]).encode(), "test_list.txt": MSVD_CLIPS[2].encode() + b"\n",
+        "raw-captions.pkl": pickle.dumps({c: [["a", "clip"], ["of", c]] for c in MSVD_CLIPS})}),
+    "vatex": Case("txt_db_tools.vatex", "retrieval", {
+        "vatex_training_v1.0.json": _json([{"videoID": "Ptf_2VRj-V0_000122_000132", "enCap": ["A man cuts."],
+                                            "chCap": ["一个男人在切。"]}]),
+        "vatex_public_test_english_v1.1.json": _json([{"videoID": "abc_000001_000011", "enCap": ["A dog."]}])}),
+    "vatex_zh": Case("txt_db_tools.vatex", "retrieval", {
+        "vatex_training_v1.0.json": json.dumps([{"videoID": "Ptf_2VRj-V0_000122_000132", "enCap": ["A man."],
+                                                 "chCap": ["一个男人在切，１２。", "两个孩子。"]}],
+                                               ensure_ascii=False).encode()}, ("--language", "zh")),
+    "queryd": Case("txt_db_tools.queryd", "retrieval", {
+        "raw_captions_combined_filtered-v2.pkl": pickle.dumps(QUERYD),
+        "train_list.txt": b"video-0-NBRA1aSXk\n", "test_list.txt": b"video-fTcSVQJ2h8g\n",
+        "relevant-video-links-v2.txt": b"https://www.youtube.com/watch?v=0-NBRA1aSXk\n"
+                                       b"https://www.youtube.com/watch?v=fTcSVQJ2h8g\n"}),
+    "howto100m": Case("txt_db_tools.howto100m", "pretrain", {"caption.json": _json({
+        "nVbIUDjzWY4": {"start": [0.0, 4.5], "end": [4.5, 9.1], "text": ["sure yummy", "going make pancakes"]},
+        "5UQBoBmPWgQ": {"start": [12], "end": [20], "text": ["cut wood"]}})}),
+    "visual_genome": Case("txt_db_tools.visual_genome", "pretrain", {"region_descriptions.json": _json([
+        {"regions": [{"region_id": 1382, "width": 82, "height": 139, "image_id": 1, "phrase": "a green clock",
+                      "y": 57, "x": 421}], "id": 1},
+        {"regions": [{"region_id": 4091, "width": 40, "height": 38, "image_id": 2, "phrase": "a white car",
+                      "y": 320, "x": 318}], "id": 2}])}),
+    "vqa_v2": Case("txt_db_tools.vqa_v2", "video_qa", {
+        "v2_OpenEnded_mscoco_train2014_questions.json": _json(VQA_Q),
+        "v2_mscoco_train2014_annotations.json": _json(VQA_A)}),
 }
 
 
@@ -182,7 +243,7 @@ BAD_BYTES = st.sampled_from([b"\x80", b"\xff", b"\xc3", b"\xe9", b"\xed\xa0\x80"
 
 def _kind(name: str) -> str:
     suffix = Path(name).suffix
-    return {".json": "json", ".jsonl": "jsonl", ".csv": "table", ".tsv": "table"}.get(suffix, "lines")
+    return {".json": "json", ".jsonl": "jsonl", ".csv": "table", ".tsv": "table", ".pkl": "pickle"}.get(suffix, "lines")
 
 
 def _mutate_json_value(data, value):
@@ -280,6 +341,8 @@ def mutate(data, case: Case, name: str, content: bytes) -> bytes:
         try:  # content an earlier mutation broke may no longer parse: then its bytes are broken
             if kind == "json":
                 return json.dumps(_mutate_json_value(data, json.loads(content))).encode("utf-8", "surrogatepass")
+            if kind == "pickle":  # plain data, as the caption pickles hold
+                return pickle.dumps(_mutate_json_value(data, pickle.loads(content)))
             if kind == "table":
                 return _mutate_table(data, content, case.delimiters.get(name, ","))
             return _mutate_lines(data, content, kind)
@@ -348,7 +411,12 @@ def odd_field_inputs(case: Case):
     """(label, files) for each field of the first record of each file replaced by each odd value,
     or deleted."""
     for name, content in case.files.items():
-        kind, text = _kind(name), content.decode()
+        kind = _kind(name)
+        if kind == "pickle":
+            for where, value in _odd_json(pickle.loads(content)):
+                yield f"{name}{where}", {**case.files, name: pickle.dumps(value)}
+            continue
+        text = content.decode()
         if kind == "json":
             broken = ((where, json.dumps(v)) for where, v in _odd_json(json.loads(text)))
         elif kind == "jsonl":
@@ -526,27 +594,31 @@ def test_every_field_with_odd_values(name):
             raise AssertionError(f"{name}: {label}") from e
 
 
-def _broken_whole(content: bytes) -> dict[str, bytes]:
+def _broken_whole(content: bytes, kind: str) -> dict[str, bytes]:
     middle = len(content) // 2
-    return {
+    broken = {
         "empty": b"",
         "blank": b"\n \r\n",
         "truncated": content[:middle],
         "random bytes": bytes(range(256)) * 2,
-        "UTF-16": content.decode().encode("utf-16"),
     }
+    if kind != "pickle":
+        broken["UTF-16"] = content.decode().encode("utf-16")
+    return broken
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_every_file_empty_truncated_or_undecodable(name):
     case = CASES[name]
     for file, content in case.files.items():
-        for how, broken in _broken_whole(content).items():
+        for how, broken in _broken_whole(content, _kind(file)).items():
             for mode in ("skip", "stop"):
                 try:
                     convert_case(case, {**case.files, file: broken}, mode, None)
                 except BaseException as e:
                     raise AssertionError(f"{name}: {file} {how}, {mode}") from e
+        if _kind(file) == "pickle":
+            continue
         # one byte that is not UTF-8 in the middle of a line: refused, naming the file and line
         line_end = content.find(b"\n", len(content) // 3)
         at = line_end if line_end > 0 else len(content) // 2  # the end of a line, or a one-line file's middle

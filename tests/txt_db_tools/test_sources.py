@@ -1,6 +1,7 @@
 """Reading and checking source files: txt_db_tools.sources."""
 
 import json
+import pickle
 
 import pytest
 
@@ -11,6 +12,7 @@ from txt_db_tools.sources import (
     keep_valid,
     line_number,
     load_json_object,
+    load_plain_pickle,
     read_csv_rows,
     read_json_file,
     read_jsonl_rows,
@@ -182,3 +184,23 @@ def test_read_json_file(tmp_path):
     path.write_bytes(b'[{"caption": "ok"},\n {"caption": }]')
     with pytest.raises(BadInputError, match=r"a\.json: malformed JSON: .*line 2 column 14"):
         read_json_file(path)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_load_plain_pickle_reads_plain_data_and_refuses_classes(tmp_path, capsys):
+    path = tmp_path / "captions.pkl"
+    data = {"video-a": [["a", "man", "runs"], ["he", "stops"]], "n": (1, 2.5, None, True), "s": {1, 2}}
+    for protocol in (2, pickle.HIGHEST_PROTOCOL):
+        path.write_bytes(pickle.dumps(data, protocol=protocol))
+        assert load_plain_pickle(path) == data
+    path.write_bytes(pickle.dumps({"x": _Evil()}))
+    with pytest.raises(BadInputError, match=r"captions\.pkl: refused: the pickle names 'builtins\.print'"):
+        load_plain_pickle(path)
+    assert "must never run" not in capsys.readouterr().out
+    path.write_bytes(pickle.dumps(data)[:20])
+    with pytest.raises(BadInputError, match=r"captions\.pkl: not a readable pickle: "):
+        load_plain_pickle(path)
