@@ -14,7 +14,8 @@ DIR holds, for each of train and val, one of
 The images are named as the common downloader of the release names them (and as the second
 layout lists them): `<row>_<crc32 of the url>`, the 0-based row of the url in Google's tsv and
 zlib.crc32 of its UTF-8 bytes (row 0 of the validation tsv -> `0_1595581236`). So `video_id` is that
-name for Google's tsv, and the file name's stem for the downloaded list: both name the same image.
+name for Google's tsv, and the file name's stem for the downloaded list: both name the same image,
+as long as the tsv is Google's complete file (a line missing shifts the rows after it).
 
 One record per line, in file order: {cid: video_id, video_id, caption (as published), url (Google's
 tsv) or file_name (downloaded list)}. A line without exactly two fields, or whose second field is
