@@ -25,9 +25,8 @@ from txt_db_tools.common import Converter, Option, Options, Shared, SplitInput, 
 from txt_db_tools.sources import (
     SplitLog,
     brief,
-    keep_unique,
-    line_number,
-    load_plain_pickle,
+    load_token_lists,
+    read_id_list,
     read_text_lines,
     split_counts,
 )
@@ -37,23 +36,7 @@ CAPTION_FILES = {"pkl": "raw-captions.pkl", "txt": "AllVideoDescriptions.txt"}
 
 
 def _captions_from_pickle(path: Path, log: SplitLog) -> dict[str, list[str]]:
-    data = load_plain_pickle(path)
-    if not isinstance(data, dict):
-        raise BadInputError(f"{path}: expected a dict clip -> captions, got {type(data).__name__}")
-    captions: dict[str, list[str]] = {}
-    for clip, token_lists in data.items():
-        where = f"clip {brief(clip)}"
-        if not isinstance(clip, str) or not clip.strip() or not isinstance(token_lists, list):
-            log.drop(path, f"bad entry: expected a clip name -> list of token lists, got {brief(token_lists)}", where)
-            continue
-        texts = []
-        for n, tokens in enumerate(token_lists):
-            if isinstance(tokens, list) and tokens and all(isinstance(t, str) for t in tokens):
-                texts.append(" ".join(tokens))
-            else:
-                log.drop(path, f"bad caption: caption {n} is not a list of words, got {brief(tokens)}", where)
-        captions[clip] = texts
-    return captions
+    return load_token_lists(path, log, "clip", "caption")
 
 
 def _captions_from_text(path: Path, log: SplitLog) -> dict[str, list[str]]:
@@ -92,15 +75,14 @@ def read_shared(ann_dir: Path, problems: ProblemLog, opts: Options) -> Shared:
 
 def read_split(split: SplitInput) -> tuple[list[dict], dict]:
     path, log, captions = split.files["list"], split.log, split.shared
-    lines = read_text_lines(path)
-    listed, _ = keep_unique([(n, {"clip": text.strip()}) for n, text in lines], "clip", path, log, line_number)
+    listed, n_lines = read_id_list(path, log)
     records = []
-    for clip, (n, _) in listed.items():
+    for clip, n in listed.items():
         if not captions.get(clip):
             log.drop(path, f"video without captions: no caption of {brief(clip)}", n)
             continue
         records += [{"cid": f"{clip}_{i}", "video_id": clip, "caption": text} for i, text in enumerate(captions[clip])]
-    counts = split_counts(log, len(records), listed_videos=len(lines))
+    counts = split_counts(log, len(records), listed_videos=n_lines)
     counts["videos"] = len({r["video_id"] for r in records})
     return records, counts
 

@@ -32,7 +32,8 @@ from txt_db_tools.sources import (
     brief,
     keep_unique,
     line_number,
-    load_plain_pickle,
+    load_token_lists,
+    read_id_list,
     read_text_lines,
     split_counts,
 )
@@ -58,33 +59,13 @@ def read_links(path: Path, log: SplitLog) -> tuple[set[str], int]:
     return set(unique), len(lines)
 
 
-def _descriptions(path: Path, log: SplitLog) -> dict[str, list[str]]:
-    data = load_plain_pickle(path)
-    if not isinstance(data, dict):
-        raise BadInputError(f"{path}: expected a dict video -> descriptions, got {type(data).__name__}")
-    out: dict[str, list[str]] = {}
-    for video, token_lists in data.items():
-        where = f"video {brief(video)}"
-        if not isinstance(video, str) or not video.strip() or not isinstance(token_lists, list):
-            log.drop(path, f"bad entry: expected a video name -> list of token lists, got {brief(token_lists)}", where)
-            continue
-        texts = []
-        for n, tokens in enumerate(token_lists):
-            if isinstance(tokens, list) and tokens and all(isinstance(t, str) for t in tokens):
-                texts.append(" ".join(tokens))
-            else:
-                log.drop(path, f"bad description: description {n} is not a list of words, got {brief(tokens)}", where)
-        out[video] = texts
-    return out
-
-
 def read_shared(ann_dir: Path, problems: ProblemLog, _: Options) -> Shared:
     present = [ann_dir / name for name in CAPTION_FILES if (ann_dir / name).is_file()]
     if len(present) != 1:
         problem = "both" if present else "neither"
         raise BadInputError(f"{ann_dir}: {problem} of {' and '.join(CAPTION_FILES)}; QuerYD needs one")
     log = SplitLog(problems, "descriptions")
-    descriptions = _descriptions(present[0], log)
+    descriptions = load_token_lists(present[0], log, "video", "description")
     counts = {"file": present[0].name,
               **split_counts(log, sum(map(len, descriptions.values())), videos=len(descriptions))}
     links, files, meta = None, [present[0]], {"descriptions": counts}
@@ -99,10 +80,9 @@ def read_shared(ann_dir: Path, problems: ProblemLog, _: Options) -> Shared:
 def read_split(split: SplitInput) -> tuple[list[dict], dict]:
     path, log = split.files["list"], split.log
     descriptions, links = split.shared
-    lines = read_text_lines(path)
-    listed, _ = keep_unique([(n, {"video": text.strip()}) for n, text in lines], "video", path, log, line_number)
+    listed, n_lines = read_id_list(path, log)
     records = []
-    for video, (n, _) in listed.items():
+    for video, n in listed.items():
         if links is not None and video not in links:
             log.drop(path, f"unknown video: {brief(video)} is not in {LINKS_FILE}", n)
         elif not descriptions.get(video):
@@ -111,7 +91,7 @@ def read_split(split: SplitInput) -> tuple[list[dict], dict]:
             texts = descriptions[video]
             records.append({"cid": video, "video_id": video, "caption": " ".join(texts),
                             "num_descriptions": len(texts)})
-    return records, split_counts(log, len(records), listed_videos=len(lines))
+    return records, split_counts(log, len(records), listed_videos=n_lines)
 
 
 CONVERTER = Converter(

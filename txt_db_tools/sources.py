@@ -87,6 +87,32 @@ def load_plain_pickle(path: str | os.PathLike) -> Any:
         raise BadInputError(f"{path}: not a readable pickle: {type(e).__name__}: {brief(str(e))}") from None
 
 
+def load_token_lists(path: str | os.PathLike, log: "SplitLog", item: str, text: str) -> dict[str, list[str]]:
+    """A caption pickle of plain data, {video: [[word, ...], ...]} (CLIP4Clip's and
+    collaborative-experts' raw captions), as {video: [words joined by single spaces, ...]}.
+
+    `item` and `text` name a key and a caption in messages ("clip", "caption"). A file that is not
+    such a dict raises BadInputError; an entry that is not a list is dropped through `log`, and so
+    is each caption that is not a non-empty list of words, alone."""
+    data = load_plain_pickle(path)
+    if not isinstance(data, dict):
+        raise BadInputError(f"{path}: expected a dict {item} -> {text}s, got {type(data).__name__}")
+    out: dict[str, list[str]] = {}
+    for key, token_lists in data.items():
+        where = f"{item} {brief(key)}"
+        if not isinstance(key, str) or not key.strip() or not isinstance(token_lists, list):
+            log.drop(path, f"bad entry: expected a {item} name -> list of word lists, got {brief(token_lists)}", where)
+            continue
+        texts = []
+        for n, tokens in enumerate(token_lists):
+            if isinstance(tokens, list) and tokens and all(isinstance(t, str) for t in tokens):
+                texts.append(" ".join(tokens))
+            else:
+                log.drop(path, f"bad {text}: {text} {n} is not a list of words, got {brief(tokens)}", where)
+        out[key] = texts
+    return out
+
+
 def load_json_list(path: str | os.PathLike) -> list:
     data = read_json_file(path)
     if not isinstance(data, list):
@@ -320,6 +346,14 @@ def read_text_lines(path: str | os.PathLike) -> list[tuple[int, str]]:
             if text.strip():
                 lines.append((n, text))
     return lines
+
+
+def read_id_list(path: str | os.PathLike, log: SplitLog) -> tuple[dict[str, int], int]:
+    """A list of ids (videos, clips), one per line, as {id: its line} in file order, and the
+    number of non-blank lines; an id listed twice drops every line of it."""
+    lines = read_text_lines(path)
+    unique, _ = keep_unique([(n, {"id": text.strip()}) for n, text in lines], "id", path, log, line_number)
+    return {key: n for key, (n, _) in unique.items()}, len(lines)
 
 
 def read_jsonl_rows(path: str | os.PathLike, log: SplitLog) -> tuple[list[tuple[int, Any]], int]:

@@ -241,6 +241,20 @@ ODD_NUMBERS = st.sampled_from([b"9" * 25, b"1" * 5000, b"-1", b"0", b"007", b"1.
 BAD_BYTES = st.sampled_from([b"\x80", b"\xff", b"\xc3", b"\xe9", b"\xed\xa0\x80", b"\x00", b"\xef\xbb\xbf"])
 
 
+class _PlainUnpickler(pickle.Unpickler):
+    """The harness's own reader of a pickle it has broken: plain data only, never a class."""
+
+    def find_class(self, module, name):
+        raise ValueError(f"a class in the pickle: {module}.{name}")
+
+
+def _plain_pickle(content: bytes):
+    try:
+        return _PlainUnpickler(io.BytesIO(content)).load()
+    except Exception as e:  # noqa: BLE001: a broken pickle fails in many ways; then its bytes are broken
+        raise ValueError(f"not a pickle: {e}") from None
+
+
 def _kind(name: str) -> str:
     suffix = Path(name).suffix
     return {".json": "json", ".jsonl": "jsonl", ".csv": "table", ".tsv": "table", ".pkl": "pickle"}.get(suffix, "lines")
@@ -342,7 +356,7 @@ def mutate(data, case: Case, name: str, content: bytes) -> bytes:
             if kind == "json":
                 return json.dumps(_mutate_json_value(data, json.loads(content))).encode("utf-8", "surrogatepass")
             if kind == "pickle":  # plain data, as the caption pickles hold
-                return pickle.dumps(_mutate_json_value(data, pickle.loads(content)))
+                return pickle.dumps(_mutate_json_value(data, _plain_pickle(content)))
             if kind == "table":
                 return _mutate_table(data, content, case.delimiters.get(name, ","))
             return _mutate_lines(data, content, kind)
@@ -413,7 +427,7 @@ def odd_field_inputs(case: Case):
     for name, content in case.files.items():
         kind = _kind(name)
         if kind == "pickle":
-            for where, value in _odd_json(pickle.loads(content)):
+            for where, value in _odd_json(_plain_pickle(content)):
                 yield f"{name}{where}", {**case.files, name: pickle.dumps(value)}
             continue
         text = content.decode()
