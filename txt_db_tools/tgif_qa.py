@@ -34,7 +34,16 @@ from __future__ import annotations
 from collections import Counter
 
 from txt_db_tools.common import Converter, Option, SplitInput
-from txt_db_tools.sources import brief, keep_unique, keep_valid, line_number, read_csv_rows, split_counts, whole_number, with_source_fields
+from txt_db_tools.sources import (
+    brief,
+    keep_unique,
+    keep_valid,
+    line_number,
+    read_csv_rows,
+    split_counts,
+    whole_number,
+    with_source_fields,
+)
 
 TASKS = ("frameqa", "action", "transition", "count")
 MULTIPLE_CHOICE = ("action", "transition")

@@ -74,7 +74,8 @@ def read_split(split: SplitInput) -> tuple[list[dict], dict]:
 
     usable = keep_valid(rows, {"path": str, "label": str}, path, log, line_number, check=check)
     unique, _ = keep_unique(usable, "video_id", path, log, line_number)
-    records = [{"video_id": r["video_id"], "label": whole_number(r["label"]), "path": r["path"]} for _, r in unique.values()]
+    records = [{"video_id": r["video_id"], "label": whole_number(r["label"]), "path": r["path"]}
+               for _, r in unique.values()]
     counts = split_counts(log, len(records), lines=len(lines))
     counts["labels"] = len({r["label"] for r in records})
     return records, counts

@@ -20,7 +20,8 @@ def test_real_split_lists(real_ann, tmp_path):
         clips += (real / name).read_text().split()
     pickle.dump({c: [["a", "clip", c], ["another", "caption"]] for c in clips}, open(ann / "raw-captions.pkl", "wb"))
     meta = convert(ann, tmp_path / "db", on_error="stop", quiet=True)
-    assert {s: meta["splits"][s]["videos"] for s in ("train", "val", "test")} == {"train": 1200, "val": 100, "test": 670}
+    videos = {s: meta["splits"][s]["videos"] for s in ("train", "val", "test")}
+    assert videos == {"train": 1200, "val": 100, "test": 670}
     test = load_split(tmp_path / "db", "test")
     assert len(test) == 1340 and test[0]["caption"] == f"a clip {test[0]['video_id']}"
     assert test[0]["cid"] == f"{test[0]['video_id']}_0" and meta["captions"]["file"] == "raw-captions.pkl"

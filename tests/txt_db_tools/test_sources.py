@@ -58,7 +58,8 @@ UNREADABLE = {
     "missing columns": (b"key,video\nret0,video1\n",
                         r"a\.csv:1: missing column\(s\) 'sentence', 'vid_key' in the header \['key', 'video'\]"),
     "empty file": (b"\n\n", r"a\.csv: empty file, expected a header line"),
-    "not UTF-8": (b"key,sentence,vid_key\nret0,caf\xe9,msr1\n", r"a\.csv:2: not UTF-8 text: byte 0xe9 at column 9 \(invalid continuation byte\)"),
+    "not UTF-8": (b"key,sentence,vid_key\nret0,caf\xe9,msr1\n",
+                  r"a\.csv:2: not UTF-8 text: byte 0xe9 at column 9 \(invalid continuation byte\)"),
     "huge field": (b'key,sentence,vid_key\nret0,"' + b"x" * 200_000 + b'",msr1\n',
                    r"a\.csv:2: malformed CSV: field larger than field limit"),
 }

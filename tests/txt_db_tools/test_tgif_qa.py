@@ -195,7 +195,8 @@ def test_missing_column(tmp_path, mode):
 
 def test_no_file_of_the_task_is_an_error(tmp_path):
     ann = _make(tmp_path, "count")
-    with pytest.raises(BadInputError, match="no TGIF-QA split .*: need at least one of Train_action_question.csv, Test_action_question.csv"):
+    needs = "need at least one of Train_action_question.csv, Test_action_question.csv"
+    with pytest.raises(BadInputError, match=f"no TGIF-QA split .*: {needs}"):
         convert(ann, tmp_path / "db", task="action", quiet=True)
 
 

@@ -28,7 +28,8 @@ def test_duration_seconds(text, seconds):
 
 ROWS_2M = [["videoid", "name", "page_idx", "page_dir", "duration", "contentUrl"],
            ["21179416", "Aerial shot winter forest", "1", "006001_006050", "PT00H00M11S", "https://x/21179416.mp4"],
-           ["5629184", "Young woman, \"smiling\"\r\nat camera", "2", "006001_006050", "PT00H00M29S", "https://x/5629184.mp4"]]
+           ["5629184", "Young woman, \"smiling\"\r\nat camera", "2", "006001_006050", "PT00H00M29S",
+            "https://x/5629184.mp4"]]
 
 
 def _make(tmp_path, rows):
