@@ -27,11 +27,10 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 
-from sparsevl.problems import BadInputError
 from txt_db_tools.common import Converter, Options, SplitInput
 from txt_db_tools.sources import (
     brief,
-    find_split_files,
+    find_one_of,
     image_stem,
     keep_unique,
     keep_valid,
@@ -94,20 +93,8 @@ def read_split(split: SplitInput) -> tuple[list[dict], dict]:
 
 def find(ann_dir: Path, _: Options) -> tuple[dict[str, dict[str, Path]], dict[str, str]]:
     """Each split's file, in either layout (not both), as {split: {layout: path}}."""
-    found, missing = {}, {}
-    for split in ("train", "val"):
-        present = {}
-        for layout, files in LAYOUTS.items():
-            f, _ = find_split_files(ann_dir, [split], {layout: files[split]})
-            present |= f.get(split, {})
-        if len(present) > 1:
-            names = " and ".join(p.name for p in present.values())
-            raise BadInputError(f"{ann_dir}: both {names} for split {split!r}; keep one")
-        if present:
-            found[split] = present
-        else:
-            missing[split] = "missing " + " or ".join(files[split] for files in LAYOUTS.values())
-    return found, missing
+    return find_one_of(ann_dir, {split: {layout: files[split] for layout, files in LAYOUTS.items()}
+                                 for split in ("train", "val")})
 
 
 CONVERTER = Converter(

@@ -21,12 +21,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sparsevl.problems import BadInputError
 from txt_db_tools.common import Converter, Options, SplitInput
 from txt_db_tools.sources import (
     SplitLog,
     brief,
-    find_split_files,
+    find_one_of,
     keep_unique,
     keep_valid,
     line_number,
@@ -96,18 +95,8 @@ def read_split(split: SplitInput) -> tuple[list[dict], dict]:
 
 def find(ann_dir: Path, _: Options) -> tuple[dict[str, dict[str, Path]], dict[str, str]]:
     """Each split's file, {split}.csv or {split}.jsonl, as {split: {kind: path}}."""
-    by_kind = {kind: find_split_files(ann_dir, SPLITS, {kind: t})[0] for kind, t in FORMATS.items()}
-    found, missing = {}, {}
-    for split in SPLITS:
-        present = {kind: files[split][kind] for kind, files in by_kind.items() if split in files}
-        if len(present) > 1:
-            names = " and ".join(p.name for p in present.values())
-            raise BadInputError(f"{ann_dir}: both {names} for split {split!r}; keep one")
-        if present:
-            found[split] = present
-        else:
-            missing[split] = "missing " + " or ".join(t.format(split=split) for t in FORMATS.values())
-    return found, missing
+    return find_one_of(ann_dir, {split: {kind: t.format(split=split) for kind, t in FORMATS.items()}
+                                 for split in SPLITS})
 
 
 CONVERTER = Converter(

@@ -159,6 +159,29 @@ def find_split_files(
     return found, missing
 
 
+def find_one_of(
+    ann_dir: str | os.PathLike, names: Mapping[str, Mapping[str, str]]
+) -> tuple[dict[str, dict[str, Path]], dict[str, str]]:
+    """For formats that publish a split's file under one of several names (`names`: split ->
+    kind -> file name): each split's file as {split: {kind: path}}, and split -> what is missing.
+    Two of them present for one split raise BadInputError: which one to read cannot be told."""
+    ann_dir = Path(ann_dir)
+    if not ann_dir.is_dir():
+        raise FileNotFoundError(f"annotation folder not found: {ann_dir}")
+    found: dict[str, dict[str, Path]] = {}
+    missing: dict[str, str] = {}
+    for split, kinds in names.items():
+        present = {kind: ann_dir / name for kind, name in kinds.items() if (ann_dir / name).is_file()}
+        if len(present) > 1:
+            both = " and ".join(p.name for p in present.values())
+            raise BadInputError(f"{ann_dir}: both {both} for split {split!r}; keep one")
+        if present:
+            found[split] = present
+        else:
+            missing[split] = "missing " + " or ".join(kinds.values())
+    return found, missing
+
+
 _TYPE_NAMES = {str: "string", int: "integer", float: "number", list: "list", dict: "object", bool: "boolean"}
 
 
