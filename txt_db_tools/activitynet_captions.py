@@ -15,33 +15,16 @@ with one space in their published order; the source fields are kept as they are.
 
 from __future__ import annotations
 
-import argparse
-import os
 from numbers import Real
-from pathlib import Path
 
-from sparsevl.problems import BadInputError
-from txt_db_tools.common import (
-    converter_parser,
-    SplitLog,
-    file_info,
-    find_split_files,
-    keep_valid,
-    load_json_object,
-    run_cli,
-    split_counts,
-    start_problem_log,
-    write_txt_db,
-)
+from txt_db_tools.common import Converter, SplitInput, each_split
+from txt_db_tools.sources import brief, keep_valid, load_json_object, split_counts, with_source_fields
 
-CONVERTER = "txt_db_tools.activitynet_captions"
-SPLITS = ("train", "val_1", "val_2")
-FILES = {"captions": "{split}.json"}
 FIELDS = {"sentences": list, "timestamps": list}
 
 
 def _where(video_id: str, _=None) -> str:
-    return f"video {video_id!r}"
+    return f"video {brief(video_id)}"
 
 
 def _is_segment(value) -> bool:
@@ -59,76 +42,52 @@ def _captions_problem(rec: dict) -> str | None:
         return "no sentences: 'sentences' is empty"
     for n, sentence in enumerate(sentences):
         if not isinstance(sentence, str):
-            return f"wrong field type: sentence {n} should be a string, got {sentence!r}"
+            return f"wrong field type: sentence {n} should be a string, got {brief(sentence)}"
         if not sentence.strip():
             return f"empty field: sentence {n}"
     if len(timestamps) != len(sentences):
         return f"length mismatch: {len(timestamps)} timestamps for {len(sentences)} sentences"
     for n, segment in enumerate(timestamps):
         if not _is_segment(segment):
-            return f"bad timestamp: timestamp {n} should be [start, end] in seconds, got {segment!r}"
+            return f"bad timestamp: timestamp {n} should be [start, end] in seconds, got {brief(segment)}"
     return None
 
 
 def _paragraph_record(video_id: str, rec: dict) -> dict:
     paragraph = " ".join(sentence.strip() for sentence in rec["sentences"])
     record = {"cid": video_id, "video_id": video_id, "caption": paragraph}
-    return record | {k: v for k, v in rec.items() if k not in record}  # source fields, as they are
+    return with_source_fields(record, rec)
 
 
-def convert_split(path: Path, log: SplitLog) -> tuple[list[dict], dict]:
+def read_split(split: SplitInput) -> tuple[list[dict], dict]:
     """One split's videos, one paragraph each. Returns (records, counts for meta.json).
 
     A JSON object cannot hold a video twice, so there are no duplicate ids to check (the parser
     keeps the last of repeated keys)."""
+    path = split.files["captions"]
     videos = load_json_object(path)
-    usable = keep_valid(videos.items(), FIELDS, path, log, _where, check=_captions_problem)
+    usable = keep_valid(videos.items(), FIELDS, path, split.log, _where, check=_captions_problem)
     records = [_paragraph_record(video_id, rec) for video_id, rec in usable]
-    counts = split_counts(log, len(records), videos=len(videos))
+    counts = split_counts(split.log, len(records), videos=len(videos))
     counts["sentences"] = sum(len(r["sentences"]) for r in records)
     return records, counts
 
 
-def convert(
-    ann_dir: str | os.PathLike, out: str | os.PathLike, on_error: str = "stop", quiet: bool = False
-) -> dict:
-    """Convert every split found in `ann_dir` into the txt_db folder `out`; returns its meta.
-
-    Raises BadInputError on bad input in stop mode, on malformed JSON, or when no split is found.
-    """
-    ann_dir, out = Path(ann_dir), Path(out)
-    found, missing = find_split_files(ann_dir, SPLITS, FILES)
-    if not found:
-        names = ", ".join(FILES["captions"].format(split=split) for split in SPLITS)
-        raise BadInputError(f"no ActivityNet Captions split in {ann_dir}: need at least one of {names}")
-    problems = start_problem_log(out, on_error)
-    splits, stats = {}, {}
-    for split, paths in found.items():
-        splits[split], stats[split] = convert_split(paths["captions"], SplitLog(problems, split))
-    meta = {
-        "converter": CONVERTER,
-        "dataset": "ActivityNet Captions",
-        "task": "retrieval",
+CONVERTER = Converter(
+    module="txt_db_tools.activitynet_captions",
+    doc=__doc__,
+    dataset="ActivityNet Captions",
+    task="retrieval",
+    files=each_split(("train", "val_1", "val_2"), captions="{split}.json"),
+    read_split=read_split,
+    meta={
         "protocol": "paragraph-to-video: one paragraph per video, its sentences in published order",
         "split_names": "the published file names: train, val_1, val_2 (val_1 and val_2: two "
         "annotations of the validation videos)",
-        "source_dir": str(ann_dir.resolve()),
-        "sources": [file_info(paths["captions"]) for paths in found.values()],
-        "on_error": on_error,
-        "splits": stats,
-        "missing_splits": missing,
-    }
-    return write_txt_db(out, splits, meta, problems=problems, quiet=quiet)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = converter_parser("txt_db_tools.activitynet_captions", __doc__)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(lambda a: convert(a.ann_dir, a.out, a.on_error), build_parser(), argv)
-
+    },
+)
+convert = CONVERTER.convert
+main = CONVERTER.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

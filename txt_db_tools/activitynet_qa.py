@@ -12,54 +12,27 @@ The answer vocabulary holds the K most frequent train answers (ties broken by th
 
 from __future__ import annotations
 
-import argparse
-import os
 from pathlib import Path
 
-from sparsevl.problems import BadInputError
 from sparsevl.txt_db import ANET_TYPES
-from txt_db_tools.common import (
-    converter_parser,
-    DEFAULT_TOP_K,
+from txt_db_tools.common import Converter, SplitInput, each_split
+from txt_db_tools.sources import (
     SplitLog,
-    check_fields,
-    file_info,
-    find_split_files,
     keep_unique,
+    keep_valid,
     load_json_list,
-    resolve_ans2label,
-    run_cli,
-    start_problem_log,
-    vocab_coverage,
-    write_txt_db,
+    record_locator,
+    split_counts,
+    with_source_fields,
 )
 
-CONVERTER = "txt_db_tools.activitynet_qa"
-SPLITS = ("train", "val", "test")
-FILES = {"questions": "{split}_q.json", "answers": "{split}_a.json"}
 # type code -> name (0-2 question types, 3-8 the answer types of the "Free" questions): the
 # names the QA report groups by, so converted records and eval_res.py agree
 TYPE_NAMES = ANET_TYPES
 Q_FIELDS = {"video_name": str, "question": str, "question_id": str}
 A_FIELDS = {"answer": str, "type": int, "question_id": str}
 _MAPPED = {"video_name", "question", "question_id", "answer", "type"}
-
-
-def _where(index: int, qid=None) -> str:
-    return f"record {index}" + (f" (question_id {qid!r})" if qid is not None else "")
-
-
-def _usable(records: list, fields: dict, path: Path, log: SplitLog, check=None) -> list[tuple[int, dict]]:
-    kept = []
-    for i, rec in enumerate(records):
-        reason = check_fields(rec, fields)
-        if reason is None and check is not None:
-            reason = check(rec)
-        if reason is not None:
-            log.drop(path, reason, _where(i, rec.get("question_id") if isinstance(rec, dict) else None))
-            continue
-        kept.append((i, rec))
-    return kept
+_where = record_locator("question_id")
 
 
 def _check_type(rec: dict) -> str | None:
@@ -82,13 +55,19 @@ def _drop_unpaired(log, path, other_path, i, qid, other_seen, other_kind, missin
     log.drop(path, reason, _where(i, qid))
 
 
-def convert_split(q_path: Path, a_path: Path, log: SplitLog) -> tuple[list[dict], dict]:
+def _usable(path: Path, fields: dict, log: SplitLog, check=None) -> tuple[list, dict]:
+    """A file's records, and its usable ones by question_id."""
+    raw = load_json_list(path)
+    usable = keep_valid(enumerate(raw), fields, path, log, _where, key="question_id", check=check)
+    unique, _ = keep_unique(usable, "question_id", path, log, _where)
+    return raw, unique
+
+
+def read_split(split: SplitInput) -> tuple[list[dict], dict]:
     """Join one split's question and answer files. Returns (records, counts for meta.json)."""
-    q_raw, a_raw = load_json_list(q_path), load_json_list(a_path)
-    q_ok = _usable(q_raw, Q_FIELDS, q_path, log)
-    a_ok = _usable(a_raw, A_FIELDS, a_path, log, _check_type)
-    questions, _ = keep_unique(q_ok, "question_id", q_path, log, _where)
-    answers, _ = keep_unique(a_ok, "question_id", a_path, log, _where)
+    q_path, a_path, log = split.files["questions"], split.files["answers"], split.log
+    q_raw, questions = _usable(q_path, Q_FIELDS, log)
+    a_raw, answers = _usable(a_path, A_FIELDS, log, _check_type)
     q_seen, a_seen = _ids(q_raw), _ids(a_raw)
 
     records = []
@@ -105,11 +84,7 @@ def convert_split(q_path: Path, a_path: Path, log: SplitLog) -> tuple[list[dict]
             "answer_type": TYPE_NAMES[a["type"]],
             "type": a["type"],
         }
-        for src in (q, a):  # extra source fields, as they are
-            for k, v in src.items():
-                if k not in _MAPPED and k not in rec:
-                    rec[k] = v
-        records.append(rec)
+        records.append(with_source_fields(with_source_fields(rec, q, _MAPPED), a, _MAPPED))
     for qid, (i, _) in answers.items():
         if qid not in questions:
             _drop_unpaired(log, a_path, q_path, i, qid, q_seen, "question", "answer without question")
@@ -117,74 +92,22 @@ def convert_split(q_path: Path, a_path: Path, log: SplitLog) -> tuple[list[dict]
     by_type = {name: 0 for name in TYPE_NAMES}
     for r in records:
         by_type[r["answer_type"]] += 1
-    counts = {
-        "questions_in": len(q_raw),
-        "answers_in": len(a_raw),
-        "written": len(records),
-        "dropped": log.n_dropped,
-        "dropped_by_kind": dict(log.dropped.most_common()),
-        "answer_types": by_type,
-    }
+    counts = split_counts(log, len(records), questions=len(q_raw), answers=len(a_raw))
+    counts["answer_types"] = by_type
     return records, counts
 
 
-def convert(
-    ann_dir: str | os.PathLike,
-    out: str | os.PathLike,
-    top_k: int = DEFAULT_TOP_K,
-    on_error: str = "stop",
-    ans2label: str | os.PathLike | None = None,
-    quiet: bool = False,
-) -> dict:
-    """Convert every split found in `ann_dir` into the txt_db folder `out`; returns its meta.
-
-    Raises BadInputError on bad input in stop mode, on malformed JSON, or when no split is found.
-    """
-    if ans2label is None and top_k < 1:
-        raise ValueError(f"top_k must be at least 1, not {top_k}")
-    ann_dir, out = Path(ann_dir), Path(out)
-    found, missing = find_split_files(ann_dir, SPLITS, FILES)
-    if not found:
-        raise BadInputError(
-            f"no ActivityNet-QA split in {ann_dir}: need both {{split}}_q.json and {{split}}_a.json "
-            f"for at least one of {', '.join(SPLITS)}"
-        )
-    problems = start_problem_log(out, on_error)
-    splits, stats, sources = {}, {}, []
-    for split, paths in found.items():
-        records, counts = convert_split(paths["questions"], paths["answers"], SplitLog(problems, split))
-        splits[split], stats[split] = records, counts
-        sources += [file_info(paths["questions"]), file_info(paths["answers"])]
-    vocab, vocab_meta = resolve_ans2label(splits, top_k, ans2label)
-    for split, records in splits.items():
-        stats[split].update(vocab_coverage(records, vocab))
-    meta = {
-        "converter": CONVERTER,
-        "dataset": "ActivityNet-QA",
-        "task": "video_qa",
-        "source_dir": str(ann_dir.resolve()),
-        "sources": sources,
-        "on_error": on_error,
-        "top_k": top_k if ans2label is None else None,
-        "ans2label": vocab_meta,
-        "splits": stats,
-        "missing_splits": missing,
-    }
-    return write_txt_db(out, splits, meta, vocab, problems, quiet=quiet)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = converter_parser("txt_db_tools.activitynet_qa", __doc__, vocab=True)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(
-        lambda a: convert(a.ann_dir, a.out, a.top_k, a.on_error, a.ans2label),
-        build_parser(),
-        argv,
-    )
-
+CONVERTER = Converter(
+    module="txt_db_tools.activitynet_qa",
+    doc=__doc__,
+    dataset="ActivityNet-QA",
+    task="video_qa",
+    files=each_split(("train", "val", "test"), questions="{split}_q.json", answers="{split}_a.json"),
+    read_split=read_split,
+    answer_vocab=True,
+)
+convert = CONVERTER.convert
+main = CONVERTER.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

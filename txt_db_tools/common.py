@@ -1,454 +1,280 @@
-"""Parts shared by the converters: command line, reading and checking source records, the answer
-vocabulary, and writing a txt_db folder with its meta.json.
+"""The skeleton every converter shares, so that a converter module only reads its format.
 
-A converter module reads its source files, turns each usable record into a txt_db record, reports
-each unusable one through a `SplitLog` (which counts it per split and kind, and raises in stop
-mode), then hands the splits to `write_txt_db`. See `txt_db_tools/activitynet_qa.py`.
+A module declares one `Converter`: its dataset and task, the files of each split, and a function
+turning one split's files into txt_db records (`read_split`), plus, where its format needs them,
+its own options, a file every split uses (`read_shared`) and a last step over all splits
+(`finish`). The skeleton does the rest the same way for all: it finds the splits, reads them in
+order, each with its own SplitLog (unusable records are dropped and counted in skip mode, or stop
+the run with one line naming the file and record), builds the answer vocabulary of open-ended QA,
+writes the txt_db into a staged folder that replaces OUT only when complete (output.py), prints
+the summary, and provides the command line:
+
+    python -m txt_db_tools.NAME --ann-dir DIR --out TXT_DB [--on-error skip|stop] [options]
+
+and the Python entry point `txt_db_tools.NAME.convert(ann_dir, out, on_error="skip",
+quiet=False, **options)` (open-ended QA also takes top_k and ans2label). See activitynet_qa.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import datetime as _dt
-import hashlib
+import dataclasses
 import os
 import sys
-from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Mapping
 
-import orjson
-
-from sparsevl.txt_db import load_ans2label, read_json, write_json_atomic, write_jsonl
 from sparsevl.problems import BadInputError, ProblemLog
-from sparsevl.video_ids import video_id_from_path  # noqa: F401  (converters import it from here)
+from txt_db_tools.output import PROBLEMS_LOG, staged_folder, start_problem_log, summary, write_txt_db
+from txt_db_tools.sources import SplitLog, file_info, find_split_files
+from txt_db_tools.vocab import DEFAULT_TOP_K, resolve_ans2label, vocab_coverage
 
-DEFAULT_TOP_K = 1000
-PROBLEMS_LOG = "problems.log"
-MAX_PROBLEMS_IN_META = 50
+OPEN_ENDED_QA = "video_qa"  # the task whose records need an answer vocabulary
+ON_ERROR = ("skip", "stop")
+DEFAULT_ON_ERROR = "skip"
 
-
-# ---------------------------------------------------------------------------- command line
-
-
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ann-dir", required=True, type=Path, help="folder of the source annotation files")
-    parser.add_argument("--out", required=True, type=Path, help="txt_db folder to write (created if needed)")
-    parser.add_argument(
-        "--on-error",
-        choices=("skip", "stop"),
-        default="stop",
-        help="on an unusable record: stop with its message (default), or skip it, count it in "
-        f"meta.json and list it in OUT/{PROBLEMS_LOG}",
-    )
+Options = Mapping[str, Any]
 
 
-def add_vocab_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--top-k",
-        type=int,
-        default=DEFAULT_TOP_K,
-        help=f"answer vocabulary: the K most frequent train answers (default {DEFAULT_TOP_K})",
-    )
-    parser.add_argument(
-        "--ans2label",
-        type=Path,
-        default=None,
-        help="reuse this answer vocabulary (ans2label.json) instead of building one from train",
-    )
+@dataclasses.dataclass(frozen=True)
+class Option:
+    """A converter's own option: `--flag` on the command line, `name=` in `convert`."""
 
-
-def converter_parser(module: str, doc: str, vocab: bool = False) -> argparse.ArgumentParser:
-    """The command line every converter shares: `python -m MODULE --ann-dir --out --on-error`
-    (and the answer-vocabulary options for open-ended QA); a converter adds its own after."""
-    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.splitlines()[0])
-    add_common_arguments(parser)
-    if vocab:
-        add_vocab_arguments(parser)
-    return parser
-
-
-def run_cli(main: Callable[[argparse.Namespace], Any], parser: argparse.ArgumentParser, argv=None) -> int:
-    """Parse, run `main(args)`; bad input ends in one line on stderr and exit code 1."""
-    args = parser.parse_args(argv)
-    try:
-        main(args)
-    except (BadInputError, OSError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-# ---------------------------------------------------------------------------- source files
-
-
-def load_json_list(path: str | os.PathLike) -> list:
-    data = read_json(path)
-    if not isinstance(data, list):
-        raise BadInputError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
-    return data
-
-
-def load_json_object(path: str | os.PathLike) -> dict:
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise BadInputError(f"{path}: expected a JSON object, got {type(data).__name__}")
-    return data
-
-
-def file_info(path: str | os.PathLike) -> dict:
-    path = Path(path)
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return {"name": path.name, "size": path.stat().st_size, "sha256": h.hexdigest()}
-
-
-def find_split_files(
-    ann_dir: str | os.PathLike, splits: Iterable[str], templates: Mapping[str, str]
-) -> tuple[dict[str, dict[str, Path]], dict[str, str]]:
-    """For each split, the files named by `templates` (role -> e.g. "{split}_q.json").
-
-    Returns (found: split -> role -> path, for splits with every file present;
-    missing: split -> what is missing).
-    """
-    ann_dir = Path(ann_dir)
-    if not ann_dir.is_dir():
-        raise FileNotFoundError(f"annotation folder not found: {ann_dir}")
-    found: dict[str, dict[str, Path]] = {}
-    missing: dict[str, str] = {}
-    for split in splits:
-        paths = {role: ann_dir / t.format(split=split) for role, t in templates.items()}
-        absent = [p.name for p in paths.values() if not p.is_file()]
-        if absent:
-            missing[split] = "missing " + ", ".join(absent)
-        else:
-            found[split] = paths
-    return found, missing
-
-
-_TYPE_NAMES = {str: "string", int: "integer", float: "number", list: "list", dict: "object", bool: "boolean"}
-
-
-def check_fields(record: Any, spec: Mapping[str, type]) -> str | None:
-    """Why `record` does not fit `spec` (field -> type), as "kind: detail"; None if it does.
-
-    A bool is not accepted as an int, and a string field must not be empty.
-    """
-    if not isinstance(record, dict):
-        return f"not a record: expected a JSON object, got {type(record).__name__}"
-    for field, want in spec.items():
-        if field not in record:
-            return f"missing field: {field!r}"
-        value = record[field]
-        if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-            return (
-                f"wrong field type: {field!r} should be a {_TYPE_NAMES.get(want, want.__name__)}, "
-                f"got {value!r}"
-            )
-        if want is str and not value.strip():
-            return f"empty field: {field!r}"
-    return None
-
-
-class SplitLog:
-    """Unusable records of one split: reported through a ProblemLog, counted by kind.
-
-    `reason` is "kind: detail"; the kind ("missing field", "duplicate id", ...) is what meta.json
-    counts.
-    """
-
-    def __init__(self, problems: ProblemLog, split: str):
-        self.problems = problems
-        self.split = split
-        self.dropped: Counter[str] = Counter()
-
-    def drop(self, source: str | os.PathLike, reason: str, where: str = "") -> None:
-        self.problems.report(source, reason, where)  # raises in stop mode
-        self.dropped[reason.split(":")[0]] += 1
+    flag: str
+    help: str
+    default: Any = None
+    choices: tuple | None = None
+    required: bool = False
+    repeated: bool = False  # given once per value on the command line (a list)
+    metavar: str | None = None
+    from_cli: Callable[[Any], Any] | None = None  # command-line value -> `convert`'s value
+    dest: str | None = None  # `convert`'s name for it, when not the flag's
 
     @property
-    def n_dropped(self) -> int:
-        return sum(self.dropped.values())
+    def name(self) -> str:
+        return self.dest or self.flag.lstrip("-").replace("-", "_")
 
-
-def keep_unique(
-    records: list[tuple[int, dict]], key: str, source: str | os.PathLike, log: SplitLog, describe
-) -> tuple[dict[Any, tuple[int, dict]], set]:
-    """Index (position, record) pairs by `record[key]`; every record of an id that occurs more
-    than once is dropped (which of them is right cannot be told). Returns (unique, duplicated ids).
-    """
-    positions: dict[Any, list[int]] = {}
-    for pos, (i, rec) in enumerate(records):
-        positions.setdefault(rec[key], []).append(pos)
-    unique: dict[Any, tuple[int, dict]] = {}
-    duplicated = set()
-    for k, where in positions.items():
-        if len(where) == 1:
-            unique[k] = records[where[0]]
-            continue
-        duplicated.add(k)
-        indices = [records[p][0] for p in where]
-        for i in indices:
-            others = ", ".join(str(j) for j in indices if j != i)
-            log.drop(source, f"duplicate id: {key} {k!r} also at record(s) {others}", describe(i, k))
-    return unique, duplicated
-
-
-def keep_valid(
-    records: Iterable[tuple[Any, Any]],
-    spec: Mapping[str, type],
-    source: str | os.PathLike,
-    log: SplitLog,
-    describe: Callable[[Any, Any], str],
-    key: str | None = None,
-    check: Callable[[dict], str | None] | None = None,
-) -> list[tuple[Any, dict]]:
-    """The (position, record) pairs whose record fits `spec` (see check_fields) and then passes
-    `check` (the reason a record is unusable, or None). Each other record is dropped through `log`,
-    located by `describe(position, record[key])` (None without `key` or when the record lacks it:
-    the same `describe` keep_unique takes).
-    """
-    kept = []
-    for pos, rec in records:
-        reason = check_fields(rec, spec)
-        if reason is None and check is not None:
-            reason = check(rec)
-        if reason is None:
-            kept.append((pos, rec))
-        else:
-            log.drop(source, reason, describe(pos, rec.get(key) if key and isinstance(rec, dict) else None))
-    return kept
-
-
-def read_csv_rows(
-    path: str | os.PathLike, columns: Iterable[str], log: SplitLog, delimiter: str = ","
-) -> tuple[list[tuple[int, dict[str, str]]], int]:
-    """The data rows of a CSV file with a header line, as (line number, {column: value}), and how
-    many data rows the file has, bad ones included.
-
-    Line numbers count from 1 at the top of the file, blank lines included, as an editor shows
-    them. A header without one of `columns`, text that is not UTF-8 or broken quoting raise
-    BadInputError naming the file; a row with more or fewer fields than the header is dropped
-    through `log` as a "bad row" at its line. Blank lines are ignored.
-    """
-    path = Path(path)
-    header: list[str] | None = None
-    rows, n_rows = [], 0
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f, delimiter=delimiter)
-        try:
-            end = 0
-            for fields in reader:
-                line, end = end + 1, reader.line_num  # a quoted field may span lines
-                if not fields:
-                    continue
-                if header is None:
-                    header = [name.strip() for name in fields]
-                    _check_header(path, header, columns, line)
-                    continue
-                n_rows += 1
-                if len(fields) != len(header):
-                    log.drop(path, f"bad row: {len(fields)} fields, the header has {len(header)}", line)
-                else:
-                    rows.append((line, dict(zip(header, fields))))
-        except csv.Error as e:
-            raise BadInputError(f"{path}:{reader.line_num}: malformed CSV: {e}") from None
-        except UnicodeDecodeError as e:  # decoded ahead in blocks: no line number to give
-            raise BadInputError(f"{path}: not UTF-8 text: {e}") from None
-    if header is None:
-        raise BadInputError(f"{path}: empty file, expected a header line")
-    return rows, n_rows
-
-
-def _check_header(path: Path, header: list[str], columns: Iterable[str], line: int) -> None:
-    absent = [c for c in columns if c not in header]
-    if absent:
-        raise BadInputError(
-            f"{path}:{line}: missing column(s) {', '.join(map(repr, absent))} in the header {header}"
-        )
-
-
-def line_number(line: int, _id: Any = None) -> str:
-    """`describe` for CSV rows (keep_valid, keep_unique): the row's line number."""
-    return str(line)
-
-
-def read_text_lines(path: str | os.PathLike) -> list[tuple[int, str]]:
-    """The non-blank lines of a text file as (line number from 1, text without its line end).
-
-    Text that is not UTF-8 raises BadInputError naming the file and the line.
-    """
-    path = Path(path)
-    lines = []
-    with open(path, "rb") as f:
-        for n, raw in enumerate(f, start=1):
-            try:
-                text = raw.decode("utf-8-sig" if n == 1 else "utf-8").rstrip("\r\n")
-            except UnicodeDecodeError as e:
-                raise BadInputError(f"{path}:{n}: not UTF-8 text: {e}") from None
-            if text.strip():
-                lines.append((n, text))
-    return lines
-
-
-def read_jsonl_rows(path: str | os.PathLike, log: SplitLog) -> tuple[list[tuple[int, Any]], int]:
-    """The values of a jsonl file as (line number, value), and how many non-blank lines it has.
-
-    A line that is not JSON is dropped through `log` as a "malformed JSON line" at its line; any
-    other value is returned as it is (keep_valid then refuses what is not a record).
-    """
-    path = Path(path)
-    rows = []
-    lines = read_text_lines(path)
-    for n, text in lines:
-        try:
-            rows.append((n, orjson.loads(text)))
-        except orjson.JSONDecodeError as e:
-            log.drop(path, f"malformed JSON line: {e}", n)
-    return rows, len(lines)
-
-
-def split_counts(log: SplitLog, written: int, **source_counts: int) -> dict:
-    """A split's counts for meta.json and `summary`: `{name}_in` for each count of source items,
-    then records written and source items dropped (in all, and by kind)."""
-    counts: dict[str, Any] = {f"{name}_in": n for name, n in source_counts.items()}
-    counts.update(written=written, dropped=log.n_dropped, dropped_by_kind=dict(log.dropped.most_common()))
-    return counts
-
-
-# ---------------------------------------------------------------------------- answer vocabulary
-
-
-def build_ans2label(answers: Iterable[str], top_k: int = DEFAULT_TOP_K) -> dict[str, int]:
-    """The `top_k` most frequent answers -> labels 0..K-1 in frequency order (ties: by answer)."""
-    if top_k < 1:
-        raise ValueError(f"top_k must be at least 1, not {top_k}")
-    counts = Counter(answers)
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]
-    return {answer: label for label, (answer, _) in enumerate(ranked)}
-
-
-def vocab_coverage(records: Iterable[dict], ans2label: Mapping[str, int], field: str = "answer") -> dict:
-    n = oov = 0
-    for r in records:
-        n += 1
-        oov += r[field] not in ans2label
-    return {"out_of_vocab": oov, "out_of_vocab_fraction": round(oov / n, 6) if n else 0.0}
-
-
-def resolve_ans2label(
-    splits: Mapping[str, list[dict]], top_k: int, ans2label_path: str | os.PathLike | None
-) -> tuple[dict[str, int], dict]:
-    """Vocabulary from `ans2label_path` if given, else from the train answers. Returns
-    (ans2label, its description for meta.json)."""
-    if ans2label_path is not None:
-        ans2label = load_ans2label(ans2label_path)
-        return ans2label, {"from": str(Path(ans2label_path).resolve()), "size": len(ans2label)}
-    if "train" not in splits:
-        raise BadInputError(
-            "no train split to build the answer vocabulary from; give one with --ans2label FILE"
-        )
-    answers = [r["answer"] for r in splits["train"]]
-    ans2label = build_ans2label(answers, top_k)
-    return ans2label, {
-        "from": "train answers",
-        "top_k": top_k,
-        "distinct_train_answers": len(set(answers)),
-        "size": len(ans2label),
-    }
-
-
-# ---------------------------------------------------------------------------- writing
-
-
-def start_problem_log(out: str | os.PathLike, on_error: str) -> ProblemLog:
-    """A ProblemLog that raises (stop) or writes to OUT/problems.log (skip; a previous run's log
-    is removed first)."""
-    if on_error != "skip":
-        return ProblemLog(None, on_error=on_error)
-    log_path = Path(out) / PROBLEMS_LOG
-    log_path.unlink(missing_ok=True)
-    return ProblemLog(log_path, on_error=on_error)
-
-
-def write_txt_db(
-    out: str | os.PathLike,
-    splits: Mapping[str, list[dict]],
-    meta: dict,
-    ans2label: Mapping[str, int] | None = None,
-    problems: ProblemLog | None = None,
-    extra_files: Mapping[str, Any] | None = None,
-    quiet: bool = True,
-) -> dict:
-    """Write `{split}.jsonl` for each split, `ans2label.json` if given, the JSON files of
-    `extra_files` (file name -> object, e.g. a classification label map), then `meta.json` (last).
-
-    `meta` gets `created` and `files`, and the first problems if any. Files a previous conversion
-    wrote into the same folder (as its meta.json lists them, and its problems.log) that this one
-    does not write are removed, so the folder never mixes two conversions.
-    """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    old_files = _previous_outputs(out)
-    files = []
-    for split, records in splits.items():
-        write_jsonl(out / f"{split}.jsonl", records)
-        files.append(f"{split}.jsonl")
-    if ans2label is not None:
-        write_json_atomic(out / "ans2label.json", dict(ans2label))
-        files.append("ans2label.json")
-    for name, obj in (extra_files or {}).items():
-        write_json_atomic(out / name, obj)
-        files.append(name)
-    for name in old_files - set(files):
-        (out / name).unlink(missing_ok=True)
-    if problems is None or not len(problems):
-        (out / PROBLEMS_LOG).unlink(missing_ok=True)  # a previous conversion's
-    meta = dict(meta)
-    meta["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    meta["files"] = files
-    if problems is not None and len(problems):
-        meta["problems"] = {
-            "count": len(problems),
-            "first": [str(p) for p in problems.problems[:MAX_PROBLEMS_IN_META]],
-            "log": PROBLEMS_LOG,
+    def add_to(self, parser: argparse.ArgumentParser) -> None:
+        kwargs: dict[str, Any] = {
+            "help": self.help, "required": self.required, "metavar": self.metavar, "dest": self.name,
         }
-    write_json_atomic(out / "meta.json", meta)
-    if not quiet:
-        print(summary(meta, out))
-    return meta
+        if self.repeated:
+            kwargs["action"] = "append"
+        else:
+            kwargs |= {"default": self.default, "choices": self.choices}
+        parser.add_argument(self.flag, **kwargs)
 
 
-def _previous_outputs(out: Path) -> set[str]:
-    try:
-        old = orjson.loads((out / "meta.json").read_bytes())
-        return {f for f in old.get("files", []) if isinstance(f, str) and "/" not in f}
-    except (OSError, orjson.JSONDecodeError, AttributeError):
-        return set()
+@dataclasses.dataclass(frozen=True)
+class SplitInput:
+    """What `read_split` gets for one split."""
+
+    name: str
+    files: Mapping[str, Path]  # role -> file, as `Converter.files` names them
+    log: SplitLog
+    options: Options
+    shared: Any  # what `read_shared` returned as its value (None without it)
+    done: Mapping[str, list[dict]]  # records of the splits read before this one
 
 
-def summary(meta: Mapping, out: str | os.PathLike) -> str:
-    """A few lines for stdout after a conversion."""
-    lines = [f"wrote {out}"]
-    for split, s in meta["splits"].items():
-        counts_in = ", ".join(f"{k[:-3]} {v}" for k, v in s.items() if k.endswith("_in"))
-        line = f"  {split}: {s['written']} written ({counts_in} in)"
-        if s["dropped"]:
-            kinds = ", ".join(f"{k} x{n}" for k, n in s["dropped_by_kind"].items())
-            line += f", {s['dropped']} source records dropped ({kinds})"
-        if "out_of_vocab" in s:
-            line += (
-                f"; {s['out_of_vocab']} answers outside the vocabulary"
-                f" ({100 * s['out_of_vocab_fraction']:.1f}%)"
+@dataclasses.dataclass(frozen=True)
+class Shared:
+    """A file every split needs (a video mapping, a label list), read once before the splits."""
+
+    value: Any = None
+    files: tuple[Path, ...] = ()  # source files read, for meta.json
+    meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # meta.json entries
+
+
+@dataclasses.dataclass(frozen=True)
+class Finished:
+    """What `finish` adds once every split is read."""
+
+    extra_files: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # name -> JSON object
+    meta: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+# one split's input -> (its records, its counts for meta.json)
+ReadSplit = Callable[[SplitInput], "tuple[list[dict], dict]"]
+# (ann_dir, options) -> (split -> role -> file, for the splits found; split -> what is missing)
+FindSplits = Callable[[Path, Options], "tuple[dict[str, dict[str, Path]], dict[str, str]]"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Converter:
+    """One annotation format -> txt_db, declared."""
+
+    module: str  # "txt_db_tools.activitynet_qa": the command's name and meta.json's `converter`
+    doc: str  # the module's docstring; its first line describes the command
+    dataset: str
+    task: str | Callable[[Options], str]  # meta.json's task ("video_qa", "retrieval", ...)
+    read_split: ReadSplit
+    # split -> role -> file name; "{split}" and "{option name}" are filled in
+    files: Mapping[str, Mapping[str, str]] = dataclasses.field(default_factory=dict)
+    # instead of `files`, for layouts that file-name templates cannot describe
+    find: FindSplits | None = None
+    needs: Callable[[Options], str] | None = None  # what `find` looks for, for the no-split error
+    options: tuple[Option, ...] = ()
+    answer_vocab: bool = False  # may be open-ended QA: adds --top-k and --ans2label
+    read_first: tuple[str, ...] = ()  # splits read before the others (see SplitInput.done)
+    read_shared: Callable[[Path, ProblemLog, Options], Shared] | None = None
+    finish: Callable[[dict[str, list[dict]], Options, Any], Finished] | None = None
+    meta: Mapping[str, Any] | Callable[[Options], Mapping[str, Any]] = dataclasses.field(default_factory=dict)
+
+    # ------------------------------------------------------------------------ conversion
+
+    def convert(
+        self,
+        ann_dir: str | os.PathLike,
+        out: str | os.PathLike,
+        *,
+        on_error: str = DEFAULT_ON_ERROR,
+        quiet: bool = False,
+        top_k: int = DEFAULT_TOP_K,
+        ans2label: str | os.PathLike | None = None,
+        **options: Any,
+    ) -> dict:
+        """Convert every split found in `ann_dir` into the txt_db folder `out`; returns its meta.
+
+        on_error "skip" drops, counts and lists each unusable record (OUT/problems.log, meta.json);
+        "stop" raises BadInputError at the first one. An unreadable file, or no split at all,
+        raises BadInputError whatever the mode; nothing is written then, and a previous txt_db in
+        `out` is kept.
+        """
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
+        opts = self._options(options)
+        task = self.task(opts) if callable(self.task) else self.task
+        with_vocab = self.answer_vocab and task == OPEN_ENDED_QA
+        if with_vocab and ans2label is None and top_k < 1:
+            raise ValueError(f"top_k must be at least 1, not {top_k}")
+        ann_dir = Path(ann_dir)
+        found, missing = self._find(ann_dir, opts)
+        if not found:
+            raise BadInputError(f"no {self.dataset} split in {ann_dir}: need {self._needs(opts)}")
+        with staged_folder(out) as stage:
+            problems = start_problem_log(stage, on_error)
+            shared = self.read_shared(ann_dir, problems, opts) if self.read_shared else Shared()
+            splits, stats = self._read_splits(found, problems, opts, shared.value)
+            finished = self.finish(splits, opts, shared.value) if self.finish else Finished()
+            meta = {
+                "converter": self.module,
+                "dataset": self.dataset,
+                "task": task,
+                **(self.meta(opts) if callable(self.meta) else self.meta),
+                "source_dir": str(ann_dir.resolve()),
+                "sources": _sources(shared.files, found),
+                "on_error": on_error,
+            }
+            vocab = None
+            if with_vocab:
+                train_source = ", ".join(map(str, found["train"].values())) if "train" in found else ann_dir
+                vocab, vocab_meta = resolve_ans2label(splits, top_k, ans2label, str(train_source))
+                for split, records in splits.items():
+                    stats[split].update(vocab_coverage(records, vocab))
+                meta |= {"top_k": top_k if ans2label is None else None, "ans2label": vocab_meta}
+            meta |= {**shared.meta, **finished.meta, "splits": stats, "missing_splits": missing}
+            meta = write_txt_db(stage, splits, meta, vocab, problems, finished.extra_files)
+        if not quiet:
+            print(summary(meta, out))
+        return meta
+
+    def _read_splits(
+        self, found: Mapping[str, Mapping[str, Path]], problems: ProblemLog, opts: Options, shared: Any
+    ) -> tuple[dict[str, list[dict]], dict[str, dict]]:
+        """Each split's records and counts, in the declared order (read `read_first` first)."""
+        done: dict[str, list[dict]] = {}
+        counts: dict[str, dict] = {}
+        for split in sorted(found, key=lambda s: s not in self.read_first):  # a stable sort
+            job = SplitInput(split, found[split], SplitLog(problems, split), opts, shared, done)
+            done[split], counts[split] = self.read_split(job)
+        return {split: done[split] for split in found}, {split: counts[split] for split in found}
+
+    def _options(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        known = {o.name: o for o in self.options}
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise TypeError(f"{self.module}.convert got unknown option(s) {', '.join(unknown)}")
+        opts = {}
+        for name, option in known.items():
+            if name not in given and option.required:
+                raise TypeError(f"{self.module}.convert needs {name}=")
+            value = given.get(name, option.default)
+            if option.choices is not None and value not in option.choices:
+                raise ValueError(f"{name} must be one of {', '.join(map(str, option.choices))}, not {value!r}")
+            opts[name] = value
+        return opts
+
+    def _templates(self, opts: Options) -> dict[str, dict[str, str]]:
+        return {
+            split: {role: name.format(split=split, **opts) for role, name in roles.items()}
+            for split, roles in self.files.items()
+        }
+
+    def _find(self, ann_dir: Path, opts: Options) -> tuple[dict[str, dict[str, Path]], dict[str, str]]:
+        if self.find is not None:
+            return self.find(ann_dir, opts)
+        found, missing = {}, {}
+        for split, names in self._templates(opts).items():
+            f, m = find_split_files(ann_dir, [split], names)
+            found |= f
+            missing |= m
+        return found, missing
+
+    def _needs(self, opts: Options) -> str:
+        if self.needs is not None:
+            return self.needs(opts)
+        per_split = [" and ".join(names.values()) for names in self._templates(opts).values()]
+        return per_split[0] if len(per_split) == 1 else "at least one of " + ", ".join(per_split)
+
+    # ------------------------------------------------------------------------ command line
+
+    def parser(self) -> argparse.ArgumentParser:
+        parser = argparse.ArgumentParser(prog=f"python -m {self.module}", description=self.doc.strip().splitlines()[0])
+        parser.add_argument("--ann-dir", required=True, type=Path, help="folder of the source annotation files")
+        parser.add_argument(
+            "--out", required=True, type=Path,
+            help="txt_db folder to write; replaced only once the new one is complete",
+        )
+        parser.add_argument(
+            "--on-error", choices=ON_ERROR, default=DEFAULT_ON_ERROR,
+            help=f"on an unusable record: skip it (default; counted in meta.json, listed in "
+            f"OUT/{PROBLEMS_LOG}), or stop with its file and record",
+        )
+        if self.answer_vocab:
+            parser.add_argument(
+                "--top-k", type=int, default=DEFAULT_TOP_K,
+                help=f"answer vocabulary: the K most frequent train answers (default {DEFAULT_TOP_K})",
             )
-        lines.append(line)
-    for split, why in meta.get("missing_splits", {}).items():
-        lines.append(f"  {split}: not converted ({why})")
-    if "ans2label" in meta:
-        lines.append(f"  ans2label: {meta['ans2label']['size']} answers ({meta['ans2label']['from']})")
-    if "problems" in meta:
-        lines.append(f"  problems: {meta['problems']['count']}, listed in {Path(out) / PROBLEMS_LOG}")
-    return "\n".join(lines)
+            parser.add_argument(
+                "--ans2label", type=Path, default=None,
+                help="reuse this answer vocabulary (ans2label.json) instead of building one from train",
+            )
+        for option in self.options:
+            option.add_to(parser)
+        return parser
+
+    def main(self, argv: list[str] | None = None) -> int:
+        """The command line: bad input ends in one line on stderr and exit code 1."""
+        args = self.parser().parse_args(argv)
+        vocab = {"top_k": args.top_k, "ans2label": args.ans2label} if self.answer_vocab else {}
+        try:
+            opts = {}
+            for o in self.options:
+                value = getattr(args, o.name)
+                opts[o.name] = o.from_cli(value) if o.from_cli else value
+            self.convert(args.ann_dir, args.out, on_error=args.on_error, **vocab, **opts)
+        except (BadInputError, OSError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        return 0
+
+
+def each_split(splits: tuple[str, ...], **files: str) -> dict[str, dict[str, str]]:
+    """`Converter.files` for formats naming every split's files alike: role -> "{split}..."."""
+    return {split: dict(files) for split in splits}
+
+
+def _sources(shared: tuple[Path, ...], found: Mapping[str, Mapping[str, Path]]) -> list[dict]:
+    paths = list(shared) + [p for files in found.values() for p in files.values()]
+    return [file_info(p) for p in dict.fromkeys(paths)]

@@ -17,38 +17,18 @@ extension: the same Flickr video, same download link); they are one video here, 
 
 from __future__ import annotations
 
-import argparse
 import os
-from pathlib import Path
 
-from sparsevl.problems import BadInputError
-from txt_db_tools.common import (
-    converter_parser,
-    SplitLog,
-    file_info,
-    find_split_files,
-    keep_unique,
-    keep_valid,
-    load_json_list,
-    run_cli,
-    split_counts,
-    start_problem_log,
-    write_txt_db,
-)
+from txt_db_tools.common import Converter, SplitInput, each_split
+from txt_db_tools.sources import keep_unique, keep_valid, load_json_list, record_locator, split_counts
 
-CONVERTER = "txt_db_tools.didemo"
-SPLITS = ("train", "val", "test")
-FILES = {"annotations": "{split}_data.json"}
 FIELDS = {"video": str, "description": str, "annotation_id": int}
+_where = record_locator("annotation_id")
 
 
 def video_stem(file_name: str) -> str:
     """`a.mov` -> `a`; also `a.` -> `a` (a few published names end with a bare dot)."""
     return os.path.splitext(file_name)[0]
-
-
-def _where(index: int, annotation_id=None) -> str:
-    return f"record {index}" + (f" (annotation_id {annotation_id!r})" if annotation_id is not None else "")
 
 
 def _paragraph_record(video_id: str, descriptions: list[dict]) -> dict:
@@ -62,9 +42,10 @@ def _paragraph_record(video_id: str, descriptions: list[dict]) -> dict:
     }
 
 
-def convert_split(path: Path, log: SplitLog) -> tuple[list[dict], dict]:
+def read_split(split: SplitInput) -> tuple[list[dict], dict]:
     """One split's descriptions, grouped into one paragraph per video. Returns (records, counts
     for meta.json)."""
+    path, log = split.files["annotations"], split.log
     raw = load_json_list(path)
     usable = keep_valid(enumerate(raw), FIELDS, path, log, _where, key="annotation_id")
     unique, _ = keep_unique(usable, "annotation_id", path, log, _where)
@@ -78,44 +59,17 @@ def convert_split(path: Path, log: SplitLog) -> tuple[list[dict], dict]:
     return records, counts
 
 
-def convert(
-    ann_dir: str | os.PathLike, out: str | os.PathLike, on_error: str = "stop", quiet: bool = False
-) -> dict:
-    """Convert every split found in `ann_dir` into the txt_db folder `out`; returns its meta.
-
-    Raises BadInputError on bad input in stop mode, on malformed JSON, or when no split is found.
-    """
-    ann_dir, out = Path(ann_dir), Path(out)
-    found, missing = find_split_files(ann_dir, SPLITS, FILES)
-    if not found:
-        names = ", ".join(FILES["annotations"].format(split=split) for split in SPLITS)
-        raise BadInputError(f"no DiDeMo split in {ann_dir}: need at least one of {names}")
-    problems = start_problem_log(out, on_error)
-    splits, stats = {}, {}
-    for split, paths in found.items():
-        splits[split], stats[split] = convert_split(paths["annotations"], SplitLog(problems, split))
-    meta = {
-        "converter": CONVERTER,
-        "dataset": "DiDeMo",
-        "task": "retrieval",
-        "protocol": "paragraph-to-video: one paragraph per video, its descriptions in file order",
-        "source_dir": str(ann_dir.resolve()),
-        "sources": [file_info(paths["annotations"]) for paths in found.values()],
-        "on_error": on_error,
-        "splits": stats,
-        "missing_splits": missing,
-    }
-    return write_txt_db(out, splits, meta, problems=problems, quiet=quiet)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = converter_parser("txt_db_tools.didemo", __doc__)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(lambda a: convert(a.ann_dir, a.out, a.on_error), build_parser(), argv)
-
+CONVERTER = Converter(
+    module="txt_db_tools.didemo",
+    doc=__doc__,
+    dataset="DiDeMo",
+    task="retrieval",
+    files=each_split(("train", "val", "test"), annotations="{split}_data.json"),
+    read_split=read_split,
+    meta={"protocol": "paragraph-to-video: one paragraph per video, its descriptions in file order"},
+)
+convert = CONVERTER.convert
+main = CONVERTER.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

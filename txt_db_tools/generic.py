@@ -5,8 +5,8 @@
 
 DIR holds `{split}.csv` or `{split}.jsonl` for any of train, val, test (not both for one split).
 Each row (CSV: comma-separated, a header line, standard quoting) or line (jsonl: one JSON object)
-has `video`, `question` and `answer`, and optionally `answer_type` and `qid`; in a CSV an empty
-optional cell counts as absent. Other columns or fields are kept as they are.
+has `video`, `question` and `answer`, and optionally `answer_type` and `qid`; an empty optional
+cell (CSV) or a null (jsonl) counts as absent. Other columns or fields are kept as they are.
 
 Records, in file order: {qid, video_id, question, answer, answer_type (if given), ...}:
 - `video_id` is `video` reduced to the id `extract-frames` stores the video under: without its
@@ -18,149 +18,99 @@ The answer vocabulary holds the K most frequent train answers, as for ActivityNe
 
 from __future__ import annotations
 
-import argparse
-import os
 from pathlib import Path
 from typing import Any
 
-from sparsevl.problems import BadInputError
-from txt_db_tools.common import (
-    converter_parser,
-    DEFAULT_TOP_K,
+from sparsevl.video_ids import video_id_from_path
+from txt_db_tools.common import Converter, Options, SplitInput
+from txt_db_tools.sources import (
     SplitLog,
-    file_info,
-    find_split_files,
+    brief,
+    find_one_of,
     keep_unique,
     keep_valid,
     line_number,
     read_csv_rows,
     read_jsonl_rows,
-    resolve_ans2label,
-    run_cli,
     split_counts,
-    start_problem_log,
-    video_id_from_path,
-    vocab_coverage,
-    write_txt_db,
+    video_path_problem,
+    with_source_fields,
 )
 
-CONVERTER = "txt_db_tools.generic"
 SPLITS = ("train", "val", "test")
 FORMATS = {"csv": "{split}.csv", "jsonl": "{split}.jsonl"}
 REQUIRED = ("video", "question", "answer")
 OPTIONAL = ("answer_type", "qid")
 
 
-def _optional_problem(rec: dict) -> str | None:
-    """Why an optional field of a record is unusable (jsonl: it may be anything); None if fine."""
+def _row_problem(rec: dict) -> str | None:
+    """Why a row with the required fields is unusable: its video names no file, or an optional
+    field is wrong (jsonl: it may be anything); None if fine."""
+    video_problem = video_path_problem(rec["video"])
+    if video_problem is not None:
+        return video_problem
     qid = rec.get("qid")
     if qid is not None and (isinstance(qid, bool) or not isinstance(qid, (str, int))):
-        return f"wrong field type: 'qid' should be a string or an integer, got {qid!r}"
+        return f"wrong field type: 'qid' should be a string or an integer, got {brief(qid)}"
     if isinstance(qid, str) and not qid.strip():
         return "empty field: 'qid'"
     answer_type = rec.get("answer_type")
     if answer_type is not None and not isinstance(answer_type, str):
-        return f"wrong field type: 'answer_type' should be a string, got {answer_type!r}"
+        return f"wrong field type: 'answer_type' should be a string, got {brief(answer_type)}"
     return None
 
 
 def _read(path: Path, kind: str, log: SplitLog) -> tuple[list[tuple[int, Any]], int]:
+    """The rows of a split's file; an optional field that is empty (CSV) or null (jsonl) is
+    removed: the row does not give it."""
     if kind == "jsonl":
-        return read_jsonl_rows(path, log)
-    rows, n_rows = read_csv_rows(path, REQUIRED, log)
-    for _, row in rows:  # an empty optional cell: the row does not give it
-        for name in OPTIONAL:
-            if name in row and not row[name].strip():
-                del row[name]
+        rows, n_rows = read_jsonl_rows(path, log)
+        absent = [(row, name) for _, row in rows if isinstance(row, dict) for name in OPTIONAL
+                  if name in row and row[name] is None]
+    else:
+        rows, n_rows = read_csv_rows(path, REQUIRED, log)
+        absent = [(row, name) for _, row in rows for name in OPTIONAL if name in row and not row[name].strip()]
+    for row, name in absent:
+        del row[name]
     return rows, n_rows
 
 
-def convert_split(path: Path, kind: str, split: str, log: SplitLog) -> tuple[list[dict], dict]:
+def read_split(split: SplitInput) -> tuple[list[dict], dict]:
     """One split's file. Returns (records, counts for meta.json)."""
-    rows, n_rows = _read(path, kind, log)
-    usable = keep_valid(rows, dict.fromkeys(REQUIRED, str), path, log, line_number, check=_optional_problem)
+    (kind, path), = split.files.items()
+    rows, n_rows = _read(path, kind, split.log)
+    usable = keep_valid(rows, dict.fromkeys(REQUIRED, str), path, split.log, line_number, check=_row_problem)
     for line, row in usable:
-        row.setdefault("qid", f"{split}_{line}")
-    unique, _ = keep_unique(usable, "qid", path, log, line_number)
+        row.setdefault("qid", f"{split.name}_{line}")
+    unique, _ = keep_unique(usable, "qid", path, split.log, line_number)
     records = []
     for _, row in unique.values():
         rec = {"qid": row["qid"], "video_id": video_id_from_path(row["video"]), "question": row["question"],
                "answer": row["answer"]}
-        records.append(rec | {k: v for k, v in row.items() if k not in rec and k != "video"})
-    counts = split_counts(log, len(records), rows=n_rows)
+        records.append(with_source_fields(rec, row, consumed=("video",)))
+    counts = split_counts(split.log, len(records), rows=n_rows)
     counts["videos"] = len({r["video_id"] for r in records})
     return records, counts
 
 
-def _find_files(ann_dir: Path) -> tuple[dict[str, tuple[str, Path]], dict[str, str]]:
-    by_kind = {kind: find_split_files(ann_dir, SPLITS, {"file": t})[0] for kind, t in FORMATS.items()}
-    found, missing = {}, {}
-    for split in SPLITS:
-        present = [(kind, files[split]["file"]) for kind, files in by_kind.items() if split in files]
-        if len(present) > 1:
-            names = " and ".join(p.name for _, p in present)
-            raise BadInputError(f"{ann_dir}: both {names} for split {split!r}; keep one")
-        if present:
-            found[split] = present[0]
-        else:
-            missing[split] = "missing " + " or ".join(t.format(split=split) for t in FORMATS.values())
-    return found, missing
+def find(ann_dir: Path, _: Options) -> tuple[dict[str, dict[str, Path]], dict[str, str]]:
+    """Each split's file, {split}.csv or {split}.jsonl, as {split: {kind: path}}."""
+    return find_one_of(ann_dir, {split: {kind: t.format(split=split) for kind, t in FORMATS.items()}
+                                 for split in SPLITS})
 
 
-def convert(
-    ann_dir: str | os.PathLike,
-    out: str | os.PathLike,
-    top_k: int = DEFAULT_TOP_K,
-    on_error: str = "stop",
-    ans2label: str | os.PathLike | None = None,
-    quiet: bool = False,
-) -> dict:
-    """Convert every split found in `ann_dir` into the txt_db folder `out`; returns its meta.
-
-    Raises BadInputError on bad input in stop mode, on an unreadable file, or when no split is found.
-    """
-    if ans2label is None and top_k < 1:
-        raise ValueError(f"top_k must be at least 1, not {top_k}")
-    ann_dir, out = Path(ann_dir), Path(out)
-    found, missing = _find_files(ann_dir)
-    if not found:
-        raise BadInputError(
-            f"no split in {ann_dir}: need {{split}}.csv or {{split}}.jsonl for at least one of {', '.join(SPLITS)}"
-        )
-    problems = start_problem_log(out, on_error)
-    splits, stats = {}, {}
-    for split, (kind, path) in found.items():
-        splits[split], stats[split] = convert_split(path, kind, split, SplitLog(problems, split))
-    vocab, vocab_meta = resolve_ans2label(splits, top_k, ans2label)
-    for split, records in splits.items():
-        stats[split].update(vocab_coverage(records, vocab))
-    meta = {
-        "converter": CONVERTER,
-        "dataset": "generic",
-        "task": "video_qa",
-        "source_dir": str(ann_dir.resolve()),
-        "sources": [file_info(path) for _, path in found.values()],
-        "on_error": on_error,
-        "top_k": top_k if ans2label is None else None,
-        "ans2label": vocab_meta,
-        "splits": stats,
-        "missing_splits": missing,
-    }
-    return write_txt_db(out, splits, meta, vocab, problems, quiet=quiet)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = converter_parser(CONVERTER, __doc__, vocab=True)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(
-        lambda a: convert(a.ann_dir, a.out, a.top_k, a.on_error, a.ans2label),
-        build_parser(),
-        argv,
-    )
-
+CONVERTER = Converter(
+    module="txt_db_tools.generic",
+    doc=__doc__,
+    dataset="generic",
+    task="video_qa",
+    find=find,
+    needs=lambda _: f"{{split}}.csv or {{split}}.jsonl for at least one of {', '.join(SPLITS)}",
+    read_split=read_split,
+    answer_vocab=True,
+)
+convert = CONVERTER.convert
+main = CONVERTER.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

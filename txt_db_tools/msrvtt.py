@@ -22,37 +22,32 @@ same N is unusable (its columns disagree about the video).
 
 from __future__ import annotations
 
-import argparse
-import os
 import re
 from pathlib import Path
 
 from sparsevl.problems import BadInputError
-from txt_db_tools.common import (
-    converter_parser,
+from txt_db_tools.common import Converter, Option, SplitInput
+from txt_db_tools.sources import (
     SplitLog,
-    file_info,
-    find_split_files,
+    brief,
     keep_unique,
     keep_valid,
     line_number,
     load_json_object,
     read_csv_rows,
-    run_cli,
+    record_locator,
     split_counts,
-    start_problem_log,
-    write_txt_db,
+    with_source_fields,
 )
 
-CONVERTER = "txt_db_tools.msrvtt"
-SPLITS = ("train", "test")
 DATA_FILE = "MSRVTT_data.json"
 TRAIN_LISTS = {"9k": "MSRVTT_train.9k.csv", "7k": "MSRVTT_train.7k.csv"}
 TEST_FILE = "MSRVTT_JSFUSION_test.csv"
 TEST_PROTOCOL = "1k-A"
 TEST_COLUMNS = ("key", "vid_key", "video_id", "sentence")
 SENTENCE_FIELDS = {"caption": str, "video_id": str, "sen_id": int}
-VID_KEY = re.compile(r"msr(\d+)")
+VID_KEY = re.compile(r"msr([0-9]+)")  # ASCII digits: \d takes other scripts' digits too
+_where_sentence = record_locator("sen_id", noun="sentence")
 
 
 def video_of_vid_key(vid_key: str) -> str | None:
@@ -66,17 +61,13 @@ def msrvtt_video_problem(row: dict) -> str | None:
     `video_id` (if it has one) is not `video<N>` for the same N. None when it does."""
     video = video_of_vid_key(row["vid_key"])
     if video is None:
-        return f"bad vid_key: {row['vid_key']!r} is not a JSFusion video key (msr<N>)"
+        return f"bad vid_key: {brief(row['vid_key'])} is not a JSFusion video key (msr<N>)"
     if row.get("video_id", video) != video:
-        return f"video mismatch: video_id {row['video_id']!r} is not vid_key {row['vid_key']!r}"
+        return f"video mismatch: video_id {brief(row['video_id'])} is not vid_key {brief(row['vid_key'])}"
     return None
 
 
-def _where_sentence(index: int, sen_id=None) -> str:
-    return f"sentence {index}" + (f" (sen_id {sen_id!r})" if sen_id is not None else "")
-
-
-def convert_test(path: Path, log: SplitLog) -> tuple[list[dict], dict]:
+def read_test(path: Path, log: SplitLog) -> tuple[list[dict], dict]:
     """The 1k-A test split from the JSFusion csv. Returns (records, counts for meta.json)."""
     rows, n_rows = read_csv_rows(path, TEST_COLUMNS, log)
     fields = dict.fromkeys(TEST_COLUMNS, str)
@@ -96,7 +87,7 @@ def _train_videos(list_path: Path, test_videos: set[str], log: SplitLog) -> tupl
 
     def check(row: dict) -> str | None:
         if row["video_id"] in test_videos:
-            return f"test video in train list: {row['video_id']!r} is in {TEST_FILE}"
+            return f"test video in train list: {brief(row['video_id'])} is in {TEST_FILE}"
         return None
 
     rows, n_rows = read_csv_rows(list_path, ["video_id"], log)
@@ -119,12 +110,10 @@ def _caption_record(sentence: dict) -> dict:
         "video_id": sentence["video_id"],
         "caption": sentence["caption"],
     }
-    return record | {k: v for k, v in sentence.items() if k not in record}  # sen_id and any extra field
+    return with_source_fields(record, sentence)  # sen_id and any extra field
 
 
-def convert_train(
-    data_path: Path, list_path: Path, test_videos: set[str], log: SplitLog
-) -> tuple[list[dict], dict]:
+def read_train(data_path: Path, list_path: Path, test_videos: set[str], log: SplitLog) -> tuple[list[dict], dict]:
     """Every caption of the listed videos. Returns (records, counts for meta.json)."""
     sentences = _load_sentences(data_path)
     listed, n_listed = _train_videos(list_path, test_videos, log)
@@ -141,69 +130,31 @@ def convert_train(
     return records, counts
 
 
-def _find_files(ann_dir: Path, train_list: str) -> tuple[dict, dict]:
-    train_files = {"data": DATA_FILE, "list": TRAIN_LISTS[train_list]}
-    found, missing = find_split_files(ann_dir, ["train"], train_files)
-    found_test, missing_test = find_split_files(ann_dir, ["test"], {"csv": TEST_FILE})
-    return found | found_test, missing | missing_test
+def read_split(split: SplitInput) -> tuple[list[dict], dict]:
+    if split.name == "test":
+        return read_test(split.files["csv"], split.log)
+    test_videos = {r["video_id"] for r in split.done.get("test", [])}
+    return read_train(split.files["data"], split.files["list"], test_videos, split.log)
 
 
-def convert(
-    ann_dir: str | os.PathLike,
-    out: str | os.PathLike,
-    train_list: str = "9k",
-    on_error: str = "stop",
-    quiet: bool = False,
-) -> dict:
-    """Convert every split found in `ann_dir` into the txt_db folder `out`; returns its meta.
-
-    Raises BadInputError on bad input in stop mode, on a malformed file, or when no split is found.
-    """
-    if train_list not in TRAIN_LISTS:
-        raise ValueError(f"train_list must be one of {', '.join(TRAIN_LISTS)}, not {train_list!r}")
-    ann_dir, out = Path(ann_dir), Path(out)
-    found, missing = _find_files(ann_dir, train_list)
-    if not found:
-        raise BadInputError(
-            f"no MSRVTT split in {ann_dir}: need {TEST_FILE}, or {DATA_FILE} with {TRAIN_LISTS[train_list]}"
-        )
-    problems = start_problem_log(out, on_error)
-    built: dict[str, tuple[list[dict], dict]] = {}
-    if "test" in found:  # first: the train list is checked against the test videos
-        built["test"] = convert_test(found["test"]["csv"], SplitLog(problems, "test"))
-    if "train" in found:
-        test_videos = {r["video_id"] for r in built["test"][0]} if "test" in built else set()
-        files = found["train"]
-        built["train"] = convert_train(files["data"], files["list"], test_videos, SplitLog(problems, "train"))
-    splits = {split: built[split][0] for split in SPLITS if split in built}
-    meta = {
-        "converter": CONVERTER,
-        "dataset": "MSRVTT",
-        "task": "retrieval",
-        "protocol": {"train": train_list, "test": TEST_PROTOCOL},
-        "source_dir": str(ann_dir.resolve()),
-        "sources": [file_info(p) for split in splits for p in found[split].values()],
-        "on_error": on_error,
-        "splits": {split: built[split][1] for split in splits},
-        "missing_splits": missing,
-    }
-    return write_txt_db(out, splits, meta, problems=problems, quiet=quiet)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = converter_parser("txt_db_tools.msrvtt", __doc__)
-    parser.add_argument(
-        "--train-list",
-        choices=tuple(TRAIN_LISTS),
-        default="9k",
-        help="train videos: 9k (MSRVTT_train.9k.csv, default) or 7k (MSRVTT_train.7k.csv)",
-    )
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(lambda a: convert(a.ann_dir, a.out, a.train_list, a.on_error), build_parser(), argv)
-
+CONVERTER = Converter(
+    module="txt_db_tools.msrvtt",
+    doc=__doc__,
+    dataset="MSRVTT",
+    task="retrieval",
+    files={"train": {"data": DATA_FILE, "list": "MSRVTT_train.{train_list}.csv"}, "test": {"csv": TEST_FILE}},
+    read_split=read_split,
+    read_first=("test",),  # the train list is checked against the test videos
+    options=(
+        Option(
+            "--train-list", default="9k", choices=tuple(TRAIN_LISTS),
+            help="train videos: 9k (MSRVTT_train.9k.csv, default) or 7k (MSRVTT_train.7k.csv)",
+        ),
+    ),
+    meta=lambda opts: {"protocol": {"train": opts["train_list"], "test": TEST_PROTOCOL}},
+)
+convert = CONVERTER.convert
+main = CONVERTER.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

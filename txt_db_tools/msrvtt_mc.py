@@ -21,29 +21,12 @@ options: [a1..a5], answer: int 0-4, vid_key}.
 
 from __future__ import annotations
 
-import argparse
-import os
 from collections import Counter
-from pathlib import Path
 
-from sparsevl.problems import BadInputError
-from txt_db_tools.common import (
-    converter_parser,
-    SplitLog,
-    file_info,
-    find_split_files,
-    keep_unique,
-    keep_valid,
-    line_number,
-    read_csv_rows,
-    run_cli,
-    split_counts,
-    start_problem_log,
-    write_txt_db,
-)
+from txt_db_tools.common import Converter, SplitInput
 from txt_db_tools.msrvtt import msrvtt_video_problem, video_of_vid_key
+from txt_db_tools.sources import brief, keep_unique, keep_valid, line_number, read_csv_rows, split_counts
 
-CONVERTER = "txt_db_tools.msrvtt_mc"
 TEST_FILE = "MSR_MC_test.csv"
 DELIMITER = "\t"
 OPTION_COLUMNS = ("a1", "a2", "a3", "a4", "a5")
@@ -53,7 +36,7 @@ ANSWER_INDICES = {str(i): i for i in range(len(OPTION_COLUMNS))}
 
 def _row_problem(row: dict) -> str | None:
     if row["answer"].strip() not in ANSWER_INDICES:
-        return f"bad answer: {row['answer']!r} is not an option index 0-{len(OPTION_COLUMNS) - 1} (0 is a1)"
+        return f"bad answer: {brief(row['answer'])} is not an option index 0-{len(OPTION_COLUMNS) - 1} (0 is a1)"
     return msrvtt_video_problem(row)
 
 
@@ -67,8 +50,9 @@ def _question_record(row: dict) -> dict:
     }
 
 
-def convert_test(path: Path, log: SplitLog) -> tuple[list[dict], dict]:
+def read_split(split: SplitInput) -> tuple[list[dict], dict]:
     """The multiple-choice questions of MSR_MC_test.csv. Returns (records, counts for meta.json)."""
+    path, log = split.files["csv"], split.log
     rows, n_rows = read_csv_rows(path, COLUMNS, log, delimiter=DELIMITER)
     usable = keep_valid(rows, dict.fromkeys(COLUMNS, str), path, log, line_number, check=_row_problem)
     unique, _ = keep_unique(usable, "key", path, log, line_number)
@@ -80,41 +64,17 @@ def convert_test(path: Path, log: SplitLog) -> tuple[list[dict], dict]:
     return records, counts
 
 
-def convert(
-    ann_dir: str | os.PathLike, out: str | os.PathLike, on_error: str = "stop", quiet: bool = False
-) -> dict:
-    """Convert MSR_MC_test.csv in `ann_dir` into the txt_db folder `out`; returns its meta.
-
-    Raises BadInputError on bad input in stop mode, on a malformed file, or when the file is absent.
-    """
-    ann_dir, out = Path(ann_dir), Path(out)
-    found, missing = find_split_files(ann_dir, ["test"], {"csv": TEST_FILE})
-    if not found:
-        raise BadInputError(f"no MSRVTT multiple-choice split in {ann_dir}: need {TEST_FILE}")
-    problems = start_problem_log(out, on_error)
-    path = found["test"]["csv"]
-    records, counts = convert_test(path, SplitLog(problems, "test"))
-    meta = {
-        "converter": CONVERTER,
-        "dataset": "MSRVTT multiple choice (JSFusion)",
-        "task": "multiple_choice",
-        "source_dir": str(ann_dir.resolve()),
-        "sources": [file_info(path)],
-        "on_error": on_error,
-        "splits": {"test": counts},
-        "missing_splits": missing,
-    }
-    return write_txt_db(out, {"test": records}, meta, problems=problems, quiet=quiet)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = converter_parser("txt_db_tools.msrvtt_mc", __doc__)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(lambda a: convert(a.ann_dir, a.out, a.on_error), build_parser(), argv)
-
+CONVERTER = Converter(
+    module="txt_db_tools.msrvtt_mc",
+    doc=__doc__,
+    dataset="MSRVTT multiple-choice",
+    task="multiple_choice",
+    files={"test": {"csv": TEST_FILE}},
+    read_split=read_split,
+    meta={"protocol": "JSFusion's multiple-choice test: 5 captions per video, one of them right"},
+)
+convert = CONVERTER.convert
+main = CONVERTER.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

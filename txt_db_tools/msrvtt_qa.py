@@ -23,36 +23,26 @@ classifier had max(answers, 1500) outputs: use --top-k 1500 to match its size).
 
 from __future__ import annotations
 
-import argparse
-import os
-from pathlib import Path
 from typing import Callable
 
-from sparsevl.problems import BadInputError, ProblemLog
-from txt_db_tools.common import (
-    converter_parser,
-    DEFAULT_TOP_K,
-    SplitLog,
-    file_info,
-    find_split_files,
+from txt_db_tools.common import Converter, SplitInput, each_split
+from txt_db_tools.sources import (
     keep_unique,
     keep_valid,
     load_json_list,
-    resolve_ans2label,
-    run_cli,
+    record_locator,
     split_counts,
-    start_problem_log,
-    vocab_coverage,
-    write_txt_db,
+    with_source_fields,
 )
 
-CONVERTER = "txt_db_tools.msrvtt_qa"
 SPLITS = ("train", "val", "test")
-FILES = {"qa": "{split}_qa.json"}
+FILES = each_split(SPLITS, qa="{split}_qa.json")
 FIELDS = {"question": str, "answer": str, "video_id": int, "id": int}
 QUESTION_TYPES = ("what", "who", "how", "where", "when")  # ClipBERT's order
 OTHER_TYPE = "other"
 _MAPPED = {"question", "answer", "video_id", "id"}
+_where = record_locator("id")
+META = {"answer_type": "the question's first word: " + ", ".join(QUESTION_TYPES) + f", else {OTHER_TYPE!r}"}
 
 # video_id N of a record -> (the video's id in the vis_db, None) or (None, why N is unusable)
 VideoOf = Callable[[int], "tuple[str | None, str | None]"]
@@ -71,12 +61,10 @@ def msrvtt_video(n: int) -> tuple[str | None, str | None]:
     return f"video{n}", None
 
 
-def _where(index: int, qid=None) -> str:
-    return f"record {index}" + (f" (id {qid!r})" if qid is not None else "")
-
-
-def convert_split(path: Path, log: SplitLog, video_of: VideoOf = msrvtt_video) -> tuple[list[dict], dict]:
-    """One split's QA pairs. Returns (records, counts for meta.json)."""
+def read_qa_split(split: SplitInput, video_of: VideoOf) -> tuple[list[dict], dict]:
+    """One split's QA pairs (the `{split}_qa.json` format MSRVTT-QA and MSVD-QA share), videos
+    named by `video_of`. Returns (records, counts for meta.json)."""
+    path, log = split.files["qa"], split.log
     raw = load_json_list(path)
     videos: dict[int, str] = {}
 
@@ -97,7 +85,7 @@ def convert_split(path: Path, log: SplitLog, video_of: VideoOf = msrvtt_video) -
             "answer": q["answer"],
             "answer_type": question_type(q["question"]),
         }
-        records.append(rec | {k: v for k, v in q.items() if k not in _MAPPED})  # category_id, ...
+        records.append(with_source_fields(rec, q, _MAPPED))  # category_id, ...
     counts = split_counts(log, len(records), questions=len(raw))
     by_type = {name: 0 for name in (*QUESTION_TYPES, OTHER_TYPE)}
     for r in records:
@@ -107,87 +95,18 @@ def convert_split(path: Path, log: SplitLog, video_of: VideoOf = msrvtt_video) -
     return records, counts
 
 
-def convert_qa_json(
-    ann_dir: Path,
-    out: Path,
-    *,
-    dataset: str,
-    converter: str,
-    top_k: int,
-    on_error: str,
-    ans2label: str | os.PathLike | None,
-    quiet: bool,
-    video_of: Callable[[ProblemLog], tuple[VideoOf, list[dict], dict]] | None = None,
-) -> dict:
-    """The conversion shared by MSRVTT-QA and MSVD-QA (same `{split}_qa.json` files).
-
-    `video_of(problems)`, if given, reads the dataset's video mapping and returns (the function
-    mapping a record's video_id, the mapping file's `file_info`s, its meta.json entry).
-    """
-    if ans2label is None and top_k < 1:
-        raise ValueError(f"top_k must be at least 1, not {top_k}")
-    found, missing = find_split_files(ann_dir, SPLITS, FILES)
-    if not found:
-        names = ", ".join(FILES["qa"].format(split=split) for split in SPLITS)
-        raise BadInputError(f"no {dataset} split in {ann_dir}: need at least one of {names}")
-    problems = start_problem_log(out, on_error)
-    mapping, sources, mapping_meta = msrvtt_video, [], None
-    if video_of is not None:
-        mapping, sources, mapping_meta = video_of(problems)
-    splits, stats = {}, {}
-    for split, paths in found.items():
-        splits[split], stats[split] = convert_split(paths["qa"], SplitLog(problems, split), mapping)
-        sources.append(file_info(paths["qa"]))
-    vocab, vocab_meta = resolve_ans2label(splits, top_k, ans2label)
-    for split, records in splits.items():
-        stats[split].update(vocab_coverage(records, vocab))
-    meta = {
-        "converter": converter,
-        "dataset": dataset,
-        "task": "video_qa",
-        "answer_type": "the question's first word: " + ", ".join(QUESTION_TYPES) + f", else {OTHER_TYPE!r}",
-        "source_dir": str(ann_dir.resolve()),
-        "sources": sources,
-        "on_error": on_error,
-        "top_k": top_k if ans2label is None else None,
-        "ans2label": vocab_meta,
-    }
-    if mapping_meta is not None:
-        meta["video_mapping"] = mapping_meta
-    meta |= {"splits": stats, "missing_splits": missing}
-    return write_txt_db(out, splits, meta, vocab, problems, quiet=quiet)
-
-
-def convert(
-    ann_dir: str | os.PathLike,
-    out: str | os.PathLike,
-    top_k: int = DEFAULT_TOP_K,
-    on_error: str = "stop",
-    ans2label: str | os.PathLike | None = None,
-    quiet: bool = False,
-) -> dict:
-    """Convert every split found in `ann_dir` into the txt_db folder `out`; returns its meta.
-
-    Raises BadInputError on bad input in stop mode, on malformed JSON, or when no split is found.
-    """
-    return convert_qa_json(
-        Path(ann_dir), Path(out), dataset="MSRVTT-QA", converter=CONVERTER, top_k=top_k,
-        on_error=on_error, ans2label=ans2label, quiet=quiet,
-    )
-
-
-def build_parser(prog: str = CONVERTER, doc: str = __doc__) -> argparse.ArgumentParser:
-    parser = converter_parser(prog, doc, vocab=True)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(
-        lambda a: convert(a.ann_dir, a.out, a.top_k, a.on_error, a.ans2label),
-        build_parser(),
-        argv,
-    )
-
+CONVERTER = Converter(
+    module="txt_db_tools.msrvtt_qa",
+    doc=__doc__,
+    dataset="MSRVTT-QA",
+    task="video_qa",
+    files=FILES,
+    read_split=lambda split: read_qa_split(split, msrvtt_video),
+    answer_vocab=True,
+    meta=META,
+)
+convert = CONVERTER.convert
+main = CONVERTER.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

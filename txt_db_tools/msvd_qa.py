@@ -17,27 +17,16 @@ is unusable; a question whose N is not in the mapping is dropped as "unknown vid
 
 from __future__ import annotations
 
-import argparse
-import os
 import re
 from pathlib import Path
 
 from sparsevl.problems import BadInputError, ProblemLog
-from txt_db_tools.common import (
-    DEFAULT_TOP_K,
-    SplitLog,
-    file_info,
-    keep_unique,
-    line_number,
-    read_text_lines,
-    run_cli,
-    split_counts,
-)
-from txt_db_tools.msrvtt_qa import VideoOf, build_parser as qa_parser, convert_qa_json
+from txt_db_tools import msrvtt_qa
+from txt_db_tools.common import Converter, Options, Shared, SplitInput
+from txt_db_tools.sources import SplitLog, brief, keep_unique, line_number, read_text_lines, split_counts, whole_number
 
-CONVERTER = "txt_db_tools.msvd_qa"
 MAPPING_FILE = "youtube_mapping.txt"
-VID = re.compile(r"vid(\d+)")
+VID = re.compile(r"vid([0-9]+)")
 
 
 def read_mapping(path: Path, log: SplitLog) -> tuple[dict[int, str], int]:
@@ -47,65 +36,50 @@ def read_mapping(path: Path, log: SplitLog) -> tuple[dict[int, str], int]:
     for n, text in lines:
         fields = text.split()
         match = VID.fullmatch(fields[-1]) if len(fields) == 2 else None
-        if match is None:
-            log.drop(path, f"bad line: expected '<youtube clip> vid<N>', got {text.strip()!r}", n)
+        if match is None or whole_number(match.group(1)) is None:
+            log.drop(path, f"bad line: expected '<youtube clip> vid<N>', got {brief(text.strip())}", n)
             continue
-        entries.append((n, {"clip": fields[0], "vid": int(match.group(1))}))
+        entries.append((n, {"clip": fields[0], "vid": whole_number(match.group(1))}))
     by_vid, _ = keep_unique(entries, "vid", path, log, line_number)
     by_clip, _ = keep_unique(list(by_vid.values()), "clip", path, log, line_number)
     return {rec["vid"]: rec["clip"] for _, rec in by_clip.values()}, len(lines)
 
 
-def _mapping_reader(ann_dir: Path):
-    def read(problems: ProblemLog) -> tuple[VideoOf, list[dict], dict]:
-        path = ann_dir / MAPPING_FILE
-        if not path.is_file():
-            raise BadInputError(f"{path}: not found; MSVD-QA needs it to name the videos of vid<N>")
-        log = SplitLog(problems, "video mapping")
-        clips, n_lines = read_mapping(path, log)
-
-        def video_of(n: int) -> tuple[str | None, str | None]:
-            if n in clips:
-                return clips[n], None
-            return None, f"unknown video: no vid{n} in {MAPPING_FILE}"
-
-        counts = {"file": MAPPING_FILE, **split_counts(log, len(clips), lines=n_lines)}
-        return video_of, [file_info(path)], counts
-
-    return read
+def read_shared(ann_dir: Path, problems: ProblemLog, _: Options) -> Shared:
+    """The video mapping every split needs, its counts under meta.json's `video_mapping`."""
+    path = ann_dir / MAPPING_FILE
+    if not path.is_file():
+        raise BadInputError(f"{path}: not found; MSVD-QA needs it to name the videos of vid<N>")
+    log = SplitLog(problems, "video mapping")
+    clips, n_lines = read_mapping(path, log)
+    counts = {"file": MAPPING_FILE, **split_counts(log, len(clips), lines=n_lines)}
+    return Shared(clips, (path,), {"video_mapping": counts})
 
 
-def convert(
-    ann_dir: str | os.PathLike,
-    out: str | os.PathLike,
-    top_k: int = DEFAULT_TOP_K,
-    on_error: str = "stop",
-    ans2label: str | os.PathLike | None = None,
-    quiet: bool = False,
-) -> dict:
-    """Convert every split found in `ann_dir` into the txt_db folder `out`; returns its meta.
+def read_split(split: SplitInput) -> tuple[list[dict], dict]:
+    clips: dict[int, str] = split.shared
 
-    Raises BadInputError on bad input in stop mode, on malformed JSON, when no split is found or
-    when youtube_mapping.txt is missing.
-    """
-    ann_dir = Path(ann_dir)
-    return convert_qa_json(
-        ann_dir, Path(out), dataset="MSVD-QA", converter=CONVERTER, top_k=top_k, on_error=on_error,
-        ans2label=ans2label, quiet=quiet, video_of=_mapping_reader(ann_dir),
-    )
+    def video_of(n: int) -> tuple[str | None, str | None]:
+        if n in clips:
+            return clips[n], None
+        return None, f"unknown video: no vid{n} in {MAPPING_FILE}"
+
+    return msrvtt_qa.read_qa_split(split, video_of)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    return qa_parser(CONVERTER, __doc__)
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(
-        lambda a: convert(a.ann_dir, a.out, a.top_k, a.on_error, a.ans2label),
-        build_parser(),
-        argv,
-    )
-
+CONVERTER = Converter(
+    module="txt_db_tools.msvd_qa",
+    doc=__doc__,
+    dataset="MSVD-QA",
+    task="video_qa",
+    files=msrvtt_qa.FILES,
+    read_split=read_split,
+    answer_vocab=True,
+    read_shared=read_shared,
+    meta=msrvtt_qa.META,
+)
+convert = CONVERTER.convert
+main = CONVERTER.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

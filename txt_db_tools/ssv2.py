@@ -20,27 +20,22 @@ Records, in file order:
 
 from __future__ import annotations
 
-import argparse
-import os
 from pathlib import Path
 
-from sparsevl.problems import BadInputError
-from txt_db_tools.common import (
-    converter_parser,
-    SplitLog,
-    file_info,
-    find_split_files,
+from sparsevl.problems import BadInputError, ProblemLog
+from txt_db_tools.common import Converter, Finished, Options, Shared, SplitInput
+from txt_db_tools.sources import (
+    brief,
     keep_unique,
     keep_valid,
     load_json_list,
     load_json_object,
-    run_cli,
+    record_locator,
     split_counts,
-    start_problem_log,
-    write_txt_db,
+    whole_number,
+    with_source_fields,
 )
 
-CONVERTER = "txt_db_tools.ssv2"
 PREFIX = "something-something-v2-"
 LABELS_FILE = PREFIX + "labels.json"
 SPLIT_FILES = {"train": PREFIX + "train.json", "val": PREFIX + "validation.json", "test": PREFIX + "test.json"}
@@ -48,6 +43,7 @@ UNLABELLED = ("test",)
 LABEL_MAP = "label2name.json"
 FIELDS = {"id": str, "template": str}
 TEST_FIELDS = {"id": str}
+_where = record_locator("id")
 
 
 def load_labels(path: Path) -> dict[str, int]:
@@ -55,9 +51,10 @@ def load_labels(path: Path) -> dict[str, int]:
     labels = load_json_object(path)
     out: dict[str, int] = {}
     for name, value in labels.items():
-        if not (isinstance(value, str) and value.isascii() and value.isdigit()):
-            raise BadInputError(f"{path}: class {name!r} has id {value!r}, not a number in a string")
-        out[name] = int(value)
+        label = whole_number(value) if isinstance(value, str) else None
+        if label is None:
+            raise BadInputError(f"{path}: class {brief(name)} has id {brief(value)}, not a number in a string")
+        out[name] = label
     if sorted(out.values()) != list(range(len(out))):
         raise BadInputError(f"{path}: class ids must be 0..{len(out) - 1}, each used once")
     return out
@@ -68,17 +65,25 @@ def class_name(template: str) -> str:
     return template.replace("[", "").replace("]", "")
 
 
-def _where(index: int, video_id=None) -> str:
-    return f"record {index}" + (f" (id {video_id!r})" if video_id is not None else "")
+def read_shared(ann_dir: Path, _: ProblemLog, __: Options) -> Shared:
+    """The classes (required), also written as label2name.json."""
+    path = ann_dir / LABELS_FILE
+    if not path.is_file():
+        raise BadInputError(f"{path}: not found; it names the classes")
+    labels = load_labels(path)
+    meta = {"labels": {"count": len(labels), "names_from": LABELS_FILE, "file": LABEL_MAP}}
+    return Shared(labels, (path,), meta)
 
 
-def convert_split(path: Path, labels: dict[str, int] | None, log: SplitLog) -> tuple[list[dict], dict]:
-    """One split; `labels` None for the unlabelled test split. Returns (records, counts)."""
+def read_split(split: SplitInput) -> tuple[list[dict], dict]:
+    """One split; the test split is unlabelled. Returns (records, counts)."""
+    path, log = split.files["annotations"], split.log
+    labels: dict[str, int] | None = None if split.name in UNLABELLED else split.shared
     raw = load_json_list(path)
 
     def check(rec: dict) -> str | None:
         if class_name(rec["template"]) not in labels:
-            return f"unknown template: {rec['template']!r} is no class of {LABELS_FILE}"
+            return f"unknown template: {brief(rec['template'])} is no class of {LABELS_FILE}"
         return None
 
     if labels is None:
@@ -91,10 +96,9 @@ def convert_split(path: Path, labels: dict[str, int] | None, log: SplitLog) -> t
         out = {"video_id": rec["id"]}
         if labels is not None:
             out["label"] = labels[class_name(rec["template"])]
-        for k, v in rec.items():  # source fields; its `label` (a caption) is kept as label_text
-            if k != "id":
-                out["label_text" if k == "label" else k] = v
-        records.append(out)
+        if "label" in rec:  # the source's label is a caption, the template filled in
+            out["label_text"] = rec["label"]
+        records.append(with_source_fields(out, rec, consumed=("id", "label")))
     counts = split_counts(log, len(records), videos=len(raw))
     if labels is None:
         counts["unlabelled"] = True
@@ -103,56 +107,24 @@ def convert_split(path: Path, labels: dict[str, int] | None, log: SplitLog) -> t
     return records, counts
 
 
-def convert(
-    ann_dir: str | os.PathLike, out: str | os.PathLike, on_error: str = "stop", quiet: bool = False
-) -> dict:
-    """Convert every split found in `ann_dir` into the txt_db folder `out`; returns its meta.
-
-    Raises BadInputError on bad input in stop mode, on malformed JSON, when the labels file is
-    missing or no split is found.
-    """
-    ann_dir, out = Path(ann_dir), Path(out)
-    found, missing = {}, {}
-    for split, name in SPLIT_FILES.items():
-        f, m = find_split_files(ann_dir, [split], {"annotations": name})
-        found |= f
-        missing |= m
-    if not found:
-        raise BadInputError(f"no Something-Something v2 split in {ann_dir}: need at least one of "
-                            + ", ".join(SPLIT_FILES.values()))
-    labels_path = ann_dir / LABELS_FILE
-    if not labels_path.is_file():
-        raise BadInputError(f"{labels_path}: not found; it names the classes")
-    labels = load_labels(labels_path)
-    problems = start_problem_log(out, on_error)
-    splits, stats = {}, {}
-    for split, paths in found.items():
-        split_labels = None if split in UNLABELLED else labels
-        splits[split], stats[split] = convert_split(paths["annotations"], split_labels, SplitLog(problems, split))
+def finish(_: dict, __: Options, labels: dict[str, int]) -> Finished:
     label2name = {str(i): name for name, i in sorted(labels.items(), key=lambda kv: kv[1])}
-    meta = {
-        "converter": CONVERTER,
-        "dataset": "Something-Something v2",
-        "task": "classification",
-        "split_names": "train, val (from validation), test (no labels: records have no `label`)",
-        "source_dir": str(ann_dir.resolve()),
-        "sources": [file_info(labels_path)] + [file_info(paths["annotations"]) for paths in found.values()],
-        "on_error": on_error,
-        "labels": {"count": len(labels), "names_from": LABELS_FILE, "file": LABEL_MAP},
-        "splits": stats,
-        "missing_splits": missing,
-    }
-    return write_txt_db(out, splits, meta, problems=problems, extra_files={LABEL_MAP: label2name}, quiet=quiet)
+    return Finished(extra_files={LABEL_MAP: label2name})
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = converter_parser(CONVERTER, __doc__)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(lambda a: convert(a.ann_dir, a.out, a.on_error), build_parser(), argv)
-
+CONVERTER = Converter(
+    module="txt_db_tools.ssv2",
+    doc=__doc__,
+    dataset="Something-Something v2",
+    task="classification",
+    files={split: {"annotations": name} for split, name in SPLIT_FILES.items()},
+    read_split=read_split,
+    read_shared=read_shared,
+    finish=finish,
+    meta={"split_names": "train, val (from validation), test (no labels: records have no `label`)"},
+)
+convert = CONVERTER.convert
+main = CONVERTER.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

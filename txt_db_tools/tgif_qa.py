@@ -31,31 +31,20 @@ regression head. The published counts are 0 and 2..10 (no 1).
 
 from __future__ import annotations
 
-import argparse
-import os
 from collections import Counter
-from pathlib import Path
 
-from sparsevl.problems import BadInputError
-from txt_db_tools.common import (
-    converter_parser,
-    DEFAULT_TOP_K,
-    SplitLog,
-    file_info,
-    find_split_files,
+from txt_db_tools.common import Converter, Option, SplitInput
+from txt_db_tools.sources import (
+    brief,
     keep_unique,
     keep_valid,
     line_number,
     read_csv_rows,
-    resolve_ans2label,
-    run_cli,
     split_counts,
-    start_problem_log,
-    vocab_coverage,
-    write_txt_db,
+    whole_number,
+    with_source_fields,
 )
 
-CONVERTER = "txt_db_tools.tgif_qa"
 TASKS = ("frameqa", "action", "transition", "count")
 MULTIPLE_CHOICE = ("action", "transition")
 FILES = {"train": "Train_{task}_question.csv", "test": "Test_{task}_question.csv"}
@@ -77,11 +66,11 @@ def _row_problem(task: str):
     def check(row: dict) -> str | None:
         answer = row["answer"].strip()
         if task in MULTIPLE_CHOICE and answer not in ANSWER_INDICES:
-            return f"bad answer: {row['answer']!r} is not an option index 0-{len(OPTION_COLUMNS) - 1} (0 is a1)"
-        if task == "count" and not (answer.isascii() and answer.isdigit()):
-            return f"bad answer: {row['answer']!r} is not a count (a whole number)"
+            return f"bad answer: {brief(row['answer'])} is not an option index 0-{len(OPTION_COLUMNS) - 1} (0 is a1)"
+        if task == "count" and whole_number(answer) is None:
+            return f"bad answer: {brief(row['answer'])} is not a count (a whole number)"
         if task == "frameqa" and row["type"].strip() not in TYPE_CODES:
-            return f"unknown type code: {row['type']!r} (FrameQA uses 0-{len(FRAMEQA_TYPES) - 1})"
+            return f"unknown type code: {brief(row['type'])} (FrameQA uses 0-{len(FRAMEQA_TYPES) - 1})"
         return None
 
     return check
@@ -96,12 +85,14 @@ def _record(task: str, row: dict) -> dict:
         code = TYPE_CODES[row["type"].strip()]
         rec |= {"answer": row["answer"], "answer_type": FRAMEQA_TYPES[code], "type": code}
     else:
-        rec |= {"answer": str(int(answer)), "answer_type": COUNT_TYPE, "count": int(answer)}
-    return rec | {k: v for k, v in row.items() if k not in COLUMNS[task]}  # key, description, ...
+        count = whole_number(answer)
+        rec |= {"answer": str(count), "answer_type": COUNT_TYPE, "count": count}
+    return with_source_fields(rec, row, COLUMNS[task])  # key, description, ...
 
 
-def convert_split(path: Path, task: str, log: SplitLog) -> tuple[list[dict], dict]:
-    """One split's questions of `task`. Returns (records, counts for meta.json)."""
+def read_split(split: SplitInput) -> tuple[list[dict], dict]:
+    """One split's questions of the task. Returns (records, counts for meta.json)."""
+    path, log, task = split.files["csv"], split.log, split.options["task"]
     columns = COLUMNS[task]
     rows, n_rows = read_csv_rows(path, columns, log, delimiter=DELIMITER)
     usable = keep_valid(rows, dict.fromkeys(columns, str), path, log, line_number, check=_row_problem(task))
@@ -119,70 +110,20 @@ def convert_split(path: Path, task: str, log: SplitLog) -> tuple[list[dict], dic
     return records, counts
 
 
-def convert(
-    ann_dir: str | os.PathLike,
-    out: str | os.PathLike,
-    task: str,
-    top_k: int = DEFAULT_TOP_K,
-    on_error: str = "stop",
-    ans2label: str | os.PathLike | None = None,
-    quiet: bool = False,
-) -> dict:
-    """Convert the train and test files of `task` found in `ann_dir` into the txt_db folder `out`;
-    returns its meta. `top_k` and `ans2label` apply to the open-ended tasks (frameqa, count).
-
-    Raises BadInputError on bad input in stop mode, on a malformed file, or when no split is found.
-    """
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {', '.join(TASKS)}, not {task!r}")
-    open_ended = task not in MULTIPLE_CHOICE
-    if open_ended and ans2label is None and top_k < 1:
-        raise ValueError(f"top_k must be at least 1, not {top_k}")
-    ann_dir, out = Path(ann_dir), Path(out)
-    found, missing = {}, {}
-    for split, template in FILES.items():
-        f, m = find_split_files(ann_dir, [split], {"csv": template.format(task=task)})
-        found |= f
-        missing |= m
-    if not found:
-        names = " or ".join(t.format(task=task) for t in FILES.values())
-        raise BadInputError(f"no TGIF-QA {task} split in {ann_dir}: need {names}")
-    problems = start_problem_log(out, on_error)
-    splits, stats = {}, {}
-    for split, paths in found.items():
-        splits[split], stats[split] = convert_split(paths["csv"], task, SplitLog(problems, split))
-    meta = {
-        "converter": CONVERTER,
-        "dataset": "TGIF-QA",
-        "tgif_task": task,
-        "task": "video_qa" if open_ended else "multiple_choice",
-        "source_dir": str(ann_dir.resolve()),
-        "sources": [file_info(paths["csv"]) for paths in found.values()],
-        "on_error": on_error,
-    }
-    vocab = None
-    if open_ended:
-        vocab, vocab_meta = resolve_ans2label(splits, top_k, ans2label)
-        for split, records in splits.items():
-            stats[split].update(vocab_coverage(records, vocab))
-        meta |= {"top_k": top_k if ans2label is None else None, "ans2label": vocab_meta}
-    meta |= {"splits": stats, "missing_splits": missing}
-    return write_txt_db(out, splits, meta, vocab, problems, quiet=quiet)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = converter_parser(CONVERTER, __doc__, vocab=True)
-    parser.add_argument("--task", required=True, choices=TASKS, help="the TGIF-QA task to convert")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(
-        lambda a: convert(a.ann_dir, a.out, a.task, a.top_k, a.on_error, a.ans2label),
-        build_parser(),
-        argv,
-    )
-
+CONVERTER = Converter(
+    module="txt_db_tools.tgif_qa",
+    doc=__doc__,
+    dataset="TGIF-QA",
+    # frameqa and count are open-ended (an answer vocabulary), action and transition multiple choice
+    task=lambda opts: "multiple_choice" if opts["task"] in MULTIPLE_CHOICE else "video_qa",
+    files={split: {"csv": name} for split, name in FILES.items()},
+    read_split=read_split,
+    options=(Option("--task", required=True, choices=TASKS, help="the TGIF-QA task to convert"),),
+    answer_vocab=True,
+    meta=lambda opts: {"tgif_task": opts["task"]},
+)
+convert = CONVERTER.convert
+main = CONVERTER.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

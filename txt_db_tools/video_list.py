@@ -24,28 +24,23 @@ names are known and the file is `{}` (meta.json says why).
 
 from __future__ import annotations
 
-import argparse
-import os
 from collections import defaultdict
 from pathlib import Path
 
 from sparsevl.problems import BadInputError
-from txt_db_tools.common import (
-    converter_parser,
-    SplitLog,
-    file_info,
+from sparsevl.video_ids import video_id_from_path
+from txt_db_tools.common import Converter, Finished, Option, Options, SplitInput
+from txt_db_tools.sources import (
+    brief,
     keep_unique,
     keep_valid,
     line_number,
     read_text_lines,
-    run_cli,
     split_counts,
-    start_problem_log,
-    video_id_from_path,
-    write_txt_db,
+    video_path_problem,
+    whole_number,
 )
 
-CONVERTER = "txt_db_tools.video_list"
 SPLITS = ("train", "val", "test")
 PATTERN = "*_{split}_list_videos.txt"
 LABEL_MAP = "label2name.json"
@@ -56,28 +51,31 @@ def _class_folder(path: str) -> str | None:
     return parts[-2] if len(parts) > 1 and parts[-2] else None
 
 
-def convert_split(path: Path, log: SplitLog) -> tuple[list[dict], dict]:
+def read_split(split: SplitInput) -> tuple[list[dict], dict]:
     """One list. Returns (records, counts for meta.json); each record also carries its `path`
-    (dropped before writing) for the label names."""
+    (dropped by `finish`) for the label names."""
+    path, log = split.files["list"], split.log
     lines = read_text_lines(path)
     rows = []
     for n, text in lines:
         fields = text.split()
         if len(fields) != 2:
-            log.drop(path, f"bad line: expected '<video> <label>', got {len(fields)} fields: {text.strip()!r}", n)
+            log.drop(path, f"bad line: expected '<video> <label>', got {len(fields)} fields: {brief(text.strip())}", n)
             continue
         rows.append((n, {"path": fields[0], "label": fields[1]}))
 
     def check(row: dict) -> str | None:
-        label = row["label"]
-        if not (label.isascii() and label.isdigit()):
-            return f"bad label: {label!r} is not a class number (a whole number)"
+        if whole_number(row["label"]) is None:
+            return f"bad label: {brief(row['label'])} is not a class number (a whole number)"
+        if video_path_problem(row["path"]) is not None:
+            return video_path_problem(row["path"])
         row["video_id"] = video_id_from_path(row["path"])
         return None
 
     usable = keep_valid(rows, {"path": str, "label": str}, path, log, line_number, check=check)
     unique, _ = keep_unique(usable, "video_id", path, log, line_number)
-    records = [{"video_id": r["video_id"], "label": int(r["label"]), "path": r["path"]} for _, r in unique.values()]
+    records = [{"video_id": r["video_id"], "label": whole_number(r["label"]), "path": r["path"]}
+               for _, r in unique.values()]
     counts = split_counts(log, len(records), lines=len(lines))
     counts["labels"] = len({r["label"] for r in records})
     return records, counts
@@ -103,6 +101,17 @@ def label_names(splits: dict[str, list[dict]]) -> tuple[dict[str, str], str]:
     return {str(label): next(iter(names[label])) for label in sorted(names)}, "the videos' folders"
 
 
+def finish(splits: dict[str, list[dict]], _: Options, __: None) -> Finished:
+    """label2name.json from the paths, which are then dropped from the records."""
+    label2name, names_from = label_names(splits)
+    for records in splits.values():
+        for r in records:
+            del r["path"]
+    n_labels = len({r["label"] for rs in splits.values() for r in rs})
+    meta = {"labels": {"count": n_labels, "names_from": names_from, "file": LABEL_MAP}}
+    return Finished(extra_files={LABEL_MAP: label2name}, meta=meta)
+
+
 def parse_lists(specs: list[str] | None) -> dict[str, str] | None:
     """`--list SPLIT=FILE` values -> {split: file}."""
     if not specs:
@@ -119,16 +128,17 @@ def parse_lists(specs: list[str] | None) -> dict[str, str] | None:
     return lists
 
 
-def _find_files(ann_dir: Path, lists: dict[str, str] | None) -> tuple[dict[str, Path], dict[str, str]]:
+def find(ann_dir: Path, opts: Options) -> tuple[dict[str, dict[str, Path]], dict[str, str]]:
+    """The lists named by the `lists` option (split -> file), else found by PATTERN."""
     if not ann_dir.is_dir():
         raise FileNotFoundError(f"annotation folder not found: {ann_dir}")
-    found: dict[str, Path] = {}
+    found: dict[str, dict[str, Path]] = {}
     missing: dict[str, str] = {}
-    if lists is not None:
-        for split, file in lists.items():
+    if opts["lists"] is not None:
+        for split, file in opts["lists"].items():
             path = ann_dir / file  # an absolute FILE stays itself
             if path.is_file():
-                found[split] = path
+                found[split] = {"list": path}
             else:
                 missing[split] = f"missing {path}"
         return found, missing
@@ -141,71 +151,37 @@ def _find_files(ann_dir: Path, lists: dict[str, str] | None) -> tuple[dict[str, 
                 f"{ann_dir}: several lists for split {split!r} ({names}); choose one with --list {split}=FILE"
             )
         if matches:
-            found[split] = matches[0]
+            found[split] = {"list": matches[0]}
         else:
             missing[split] = f"missing {pattern}"
     return found, missing
 
 
-def convert(
-    ann_dir: str | os.PathLike,
-    out: str | os.PathLike,
-    lists: dict[str, str] | None = None,
-    on_error: str = "stop",
-    quiet: bool = False,
-) -> dict:
-    """Convert the lists found in `ann_dir` (or named by `lists`, split -> file) into the txt_db
-    folder `out`; returns its meta.
-
-    Raises BadInputError on bad input in stop mode, on an unreadable file, or when no list is found.
-    """
-    ann_dir, out = Path(ann_dir), Path(out)
-    found, missing = _find_files(ann_dir, lists)
-    if not found:
-        wanted = ", ".join(lists.values()) if lists else ", ".join(PATTERN.format(split=s) for s in SPLITS)
-        raise BadInputError(f"no video list in {ann_dir}: need {wanted}")
-    problems = start_problem_log(out, on_error)
-    splits, stats = {}, {}
-    for split, path in found.items():
-        splits[split], stats[split] = convert_split(path, SplitLog(problems, split))
-    label2name, names_from = label_names(splits)
-    for records in splits.values():
-        for r in records:
-            del r["path"]
-    meta = {
-        "converter": CONVERTER,
-        "dataset": "video list",
-        "task": "classification",
-        "source_dir": str(ann_dir.resolve()),
-        "sources": [file_info(path) for path in found.values()],
-        "on_error": on_error,
-        "labels": {"count": len({r["label"] for rs in splits.values() for r in rs}), "names_from": names_from,
-                   "file": LABEL_MAP},
-        "splits": stats,
-        "missing_splits": missing,
-    }
-    return write_txt_db(out, splits, meta, problems=problems, extra_files={LABEL_MAP: label2name}, quiet=quiet)
+def _needs(opts: Options) -> str:
+    if opts["lists"] is not None:
+        return ", ".join(opts["lists"].values())
+    return "at least one of " + ", ".join(PATTERN.format(split=s) for s in SPLITS)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = converter_parser(CONVERTER, __doc__)
-    parser.add_argument(
-        "--list",
-        action="append",
-        metavar="SPLIT=FILE",
-        help="convert FILE (in --ann-dir unless absolute) as split SPLIT; repeat for each split "
-        f"(default: each split with one {PATTERN.format(split='{split}')} file in --ann-dir)",
-    )
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    return run_cli(
-        lambda a: convert(a.ann_dir, a.out, parse_lists(a.list), a.on_error),
-        build_parser(),
-        argv,
-    )
-
+CONVERTER = Converter(
+    module="txt_db_tools.video_list",
+    doc=__doc__,
+    dataset="video list",
+    task="classification",
+    find=find,
+    needs=_needs,
+    read_split=read_split,
+    finish=finish,
+    options=(
+        Option(
+            "--list", dest="lists", repeated=True, metavar="SPLIT=FILE", from_cli=parse_lists,
+            help="convert FILE (in --ann-dir unless absolute) as split SPLIT; repeat for each split "
+            f"(default: each split with one {PATTERN.format(split='{split}')} file in --ann-dir)",
+        ),
+    ),
+)
+convert = CONVERTER.convert
+main = CONVERTER.main
 
 if __name__ == "__main__":
     raise SystemExit(main())

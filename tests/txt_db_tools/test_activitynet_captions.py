@@ -97,7 +97,7 @@ def test_bad_record_stop(tmp_path, case):
     mutate(videos)
     ann = _make(tmp_path, {"train": videos})
     with pytest.raises(BadInputError) as info:
-        convert(ann, tmp_path / "db", quiet=True)
+        convert(ann, tmp_path / "db", on_error="stop", quiet=True)
     assert str(info.value).startswith(f"{ann / 'train.json'}:video {V!r}: {message}"), str(info.value)
     assert not (tmp_path / "db" / "train.jsonl").exists()
 
@@ -142,6 +142,10 @@ def test_cli(tmp_path):
     videos = _train()
     videos[V]["timestamps"].pop()
     (ann / "train.json").write_text(json.dumps(videos))
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd + ["--on-error", "stop"], capture_output=True, text=True)
     assert r.returncode == 1
     assert r.stderr == f"error: {ann / 'train.json'}:video {V!r}: length mismatch: 2 timestamps for 3 sentences\n"
+    assert len(load_split(tmp_path / "db", "train")) == 3  # the previous txt_db is kept
+    r = subprocess.run(cmd, capture_output=True, text=True)  # skip is the default
+    assert r.returncode == 0 and "train: 2 written (videos 3 in), 1 source records dropped" in r.stdout
+    assert f"{ann / 'train.json'}:video {V!r}: length mismatch" in r.stdout

@@ -9,7 +9,7 @@ import pytest
 from sparsevl.txt_db import load_ans2label, load_split, read_jsonl
 from sparsevl.problems import BadInputError
 from txt_db_tools.activitynet_qa import TYPE_NAMES, convert
-from txt_db_tools.common import build_ans2label
+from txt_db_tools.vocab import build_ans2label
 
 REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "activitynet_qa"
 EXPECTED = {"train": 32000, "val": 18000, "test": 8000}

@@ -123,7 +123,7 @@ def test_bad_record_stop(tmp_path, case):
     mutate(train)
     ann = _make(tmp_path, {"train": train})
     with pytest.raises(BadInputError) as info:
-        convert(ann, tmp_path / "db", quiet=True)
+        convert(ann, tmp_path / "db", on_error="stop", quiet=True)
     assert str(info.value).startswith(f"{ann / 'train_data.json'}:{where}: {message}"), str(info.value)
     assert not (tmp_path / "db" / "train.jsonl").exists()
 
@@ -165,6 +165,9 @@ def test_cli(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "val: 3 written (descriptions 5 in)" in r.stdout
     (ann / "val_data.json").write_text(json.dumps(_train()[:1] + [{"video": "x.mp4"}]))
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd + ["--on-error", "stop"], capture_output=True, text=True)
     assert r.returncode == 1
     assert r.stderr == f"error: {ann / 'val_data.json'}:record 1: missing field: 'description'\n"
+    assert len(load_split(tmp_path / "db", "val")) == 3  # the previous txt_db is kept
+    r = subprocess.run(cmd, capture_output=True, text=True)  # skip is the default
+    assert r.returncode == 0 and "val: 1 written (descriptions 2 in), 1 source records dropped" in r.stdout

@@ -56,7 +56,7 @@ def test_both_formats_for_a_split_is_an_error(tmp_path):
 
 
 def test_no_split_is_an_error(tmp_path):
-    with pytest.raises(BadInputError, match=r"no split in .*\{split\}\.csv or \{split\}\.jsonl"):
+    with pytest.raises(BadInputError, match=r"no generic split in .*: need \{split\}\.csv or \{split\}\.jsonl"):
         convert(_ann(tmp_path, {"train.tsv": CSV}), tmp_path / "db", quiet=True)
 
 
@@ -89,7 +89,7 @@ def test_bad_jsonl_line(tmp_path, case, mode):
     where = f"{ann / 'train.jsonl'}:2: {message}"
     if mode == "stop":
         with pytest.raises(BadInputError) as info:
-            convert(ann, tmp_path / "db", quiet=True)
+            convert(ann, tmp_path / "db", on_error="stop", quiet=True)
         assert str(info.value).startswith(where), str(info.value)
         return
     meta = convert(ann, tmp_path / "db", on_error=mode, quiet=True)
@@ -109,7 +109,7 @@ def test_csv_missing_column_and_bad_row(tmp_path, mode):
     (ann / "train.csv").write_text(CSV.replace("xyz,", "xyz,extra,"))
     if mode == "stop":
         with pytest.raises(BadInputError, match=r"train\.csv:3: bad row: 6 fields, the header has 5"):
-            convert(ann, tmp_path / "db", quiet=True)
+            convert(ann, tmp_path / "db", on_error="stop", quiet=True)
     else:
         meta = convert(ann, tmp_path / "db", on_error="skip", quiet=True)
         assert meta["splits"]["train"]["dropped_by_kind"] == {"bad row": 1}
@@ -123,5 +123,15 @@ def test_cli(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "train: 3 written (rows 3 in)" in r.stdout
     (ann / "train.csv").write_text(CSV.replace(",sing,", ",,"))
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd + ["--on-error", "stop"], capture_output=True, text=True)
     assert r.returncode == 1 and r.stderr == f"error: {ann / 'train.csv'}:2: empty field: 'answer'\n"
+    r = subprocess.run(cmd, capture_output=True, text=True)  # skip is the default
+    assert r.returncode == 0 and "train: 2 written (rows 3 in), 1 source records dropped" in r.stdout
+
+
+def test_null_optional_fields_count_as_absent(tmp_path):
+    line = {"video": "c.mp4", "question": "how many?", "answer": "2", "qid": None, "answer_type": None}
+    ann = _ann(tmp_path, {"train.jsonl": json.dumps(line) + "\n"})
+    convert(ann, tmp_path / "db", on_error="stop", quiet=True)
+    assert load_split(tmp_path / "db", "train") == [
+        {"qid": "train_1", "video_id": "c", "question": "how many?", "answer": "2"}]

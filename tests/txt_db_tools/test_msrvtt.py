@@ -194,7 +194,7 @@ def test_bad_record_stop(tmp_path, case):
     mutate(fx)
     ann = _make(tmp_path, fx)
     with pytest.raises(BadInputError) as info:
-        convert(ann, tmp_path / "db", quiet=True)
+        convert(ann, tmp_path / "db", on_error="stop", quiet=True)
     assert str(info.value).startswith(f"{ann / fname}:{where}: {message}"), str(info.value)
     assert not (tmp_path / "db" / "train.jsonl").exists() and not (tmp_path / "db" / "test.jsonl").exists()
 
@@ -264,6 +264,8 @@ def test_cli(tmp_path):
     assert "train: 18 written (listed_videos 9, sentences 24 in)" in r.stdout
     assert json.loads((tmp_path / "db" / "meta.json").read_text())["protocol"] == {"train": "7k", "test": "1k-A"}
     (ann / TEST_CSV).write_text("key,vid_key,video_id,sentence\nret0,msr9,video9\n")
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd + ["--on-error", "stop"], capture_output=True, text=True)
     assert r.returncode == 1
     assert r.stderr == f"error: {ann / TEST_CSV}:2: bad row: 3 fields, the header has 4\n"
+    r = subprocess.run(cmd, capture_output=True, text=True)  # skip is the default
+    assert r.returncode == 0 and "test: 0 written (rows 1 in), 1 source records dropped (bad row x1)" in r.stdout

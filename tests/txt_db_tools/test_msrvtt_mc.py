@@ -84,7 +84,7 @@ def test_bad_row_stop(tmp_path, case):
     mutate(rows)
     ann = _make(tmp_path, rows)
     with pytest.raises(BadInputError) as info:
-        convert(ann, tmp_path / "db", quiet=True)
+        convert(ann, tmp_path / "db", on_error="stop", quiet=True)
     assert str(info.value).startswith(f"{ann / MC}:{line}: {message}"), str(info.value)
     assert not (tmp_path / "db" / "test.jsonl").exists()
 
@@ -135,8 +135,8 @@ def test_cli(tmp_path):
     rows = _rows()
     rows[1][-1] = "5"
     _make(tmp_path, rows)
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd + ["--on-error", "stop"], capture_output=True, text=True)
     assert r.returncode == 1
     assert r.stderr == f"error: {ann / MC}:3: bad answer: '5' is not an option index 0-4 (0 is a1)\n"
-    r = subprocess.run(cmd + ["--on-error", "skip"], capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True)  # skip is the default
     assert r.returncode == 0 and "1 source records dropped (bad answer x1)" in r.stdout

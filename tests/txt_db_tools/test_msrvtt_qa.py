@@ -79,7 +79,7 @@ def test_bad_record_stop(tmp_path, case):
     mutate(records)
     ann = _make(tmp_path, {"train": records})
     with pytest.raises(BadInputError) as info:
-        convert(ann, tmp_path / "db", quiet=True)
+        convert(ann, tmp_path / "db", on_error="stop", quiet=True)
     assert str(info.value).startswith(f"{ann / 'train_qa.json'}:{where}: {message}"), str(info.value)
     assert not (tmp_path / "db" / "train.jsonl").exists()
 

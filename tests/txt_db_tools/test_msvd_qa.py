@@ -60,7 +60,7 @@ def test_unknown_video(tmp_path):
     records = _good() + [_qa(3, 4, "what is a cat doing?", "sleep")]
     ann = _make(tmp_path, records)
     with pytest.raises(BadInputError, match=r"train_qa\.json:record 3 \(id 3\): unknown video: no vid4 in youtube"):
-        convert(ann, tmp_path / "db", quiet=True)
+        convert(ann, tmp_path / "db", on_error="stop", quiet=True)
     meta = convert(ann, tmp_path / "db", on_error="skip", quiet=True)
     assert meta["splits"]["train"]["dropped_by_kind"] == {"unknown video": 1}
     assert len(load_split(tmp_path / "db", "train")) == 3
@@ -71,8 +71,8 @@ BAD_MAPPINGS = {
     "three fields": ("-4wsuPCjDBc_5_15 vid1 x\n-7KMZQEsJW4_205_208 vid2\n", 1,
                      "bad line: expected '<youtube clip> vid<N>'", 1),
     "not vid<N>": ("-4wsuPCjDBc_5_15 1\n-7KMZQEsJW4_205_208 vid2\n", 1, "bad line", 1),
-    "repeated N": ("-4wsuPCjDBc_5_15 vid1\n\n-7KMZQEsJW4_205_208 vid1\n", 1,
-                   "duplicate id: vid 1 also at record(s) 3", 0),
+    "repeated N": ("-4wsuPCjDBc_5_15 vid1\n\n-7KMZQEsJW4_205_208 vid1\nabc_1_2 vid2\n", 1,
+                   "duplicate id: vid 1 also at record(s) 3", 1),
 }
 
 
@@ -81,7 +81,7 @@ def test_bad_mapping_line(tmp_path, case):
     text, line, message, kept = BAD_MAPPINGS[case]
     ann = _make(tmp_path, _good()[:2], mapping=text)
     with pytest.raises(BadInputError) as info:
-        convert(ann, tmp_path / "db", quiet=True)
+        convert(ann, tmp_path / "db", on_error="stop", quiet=True)
     assert str(info.value).startswith(f"{ann / MAPPING_FILE}:{line}: {message}"), str(info.value)
     meta = convert(ann, tmp_path / "db", on_error="skip", quiet=True)
     assert meta["video_mapping"]["written"] == kept

@@ -89,7 +89,7 @@ def test_bad_record(tmp_path, case, mode):
     full = f"{ann / 'something-something-v2-train.json'}:{where}: {message}"
     if mode == "stop":
         with pytest.raises(BadInputError) as info:
-            convert(ann, tmp_path / "db", quiet=True)
+            convert(ann, tmp_path / "db", on_error="stop", quiet=True)
         assert str(info.value).startswith(full), str(info.value)
         return
     meta = convert(ann, tmp_path / "db", on_error="skip", quiet=True)

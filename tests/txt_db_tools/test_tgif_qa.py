@@ -18,7 +18,7 @@ REAL_TRAIN = {"action": 20471, "count": 26839}
 
 def test_real_action(real_ann, tmp_path):
     ann = real_ann("tgif_qa", "Train_action_question.csv", "Test_action_question.csv")
-    meta = convert(ann, tmp_path / "db", "action", quiet=True)
+    meta = convert(ann, tmp_path / "db", task="action", quiet=True)
     train, test = load_split(tmp_path / "db", "train"), load_split(tmp_path / "db", "test")
     assert (len(train), len(test)) == (REAL_TRAIN["action"], REAL_TEST["action"])
     assert meta["task"] == "multiple_choice" and meta["missing_splits"] == {}
@@ -41,7 +41,7 @@ def test_real_action(real_ann, tmp_path):
 
 def test_real_transition_with_quoted_options(real_ann, tmp_path):
     ann = real_ann("tgif_qa", "Test_transition_question.csv")
-    meta = convert(ann, tmp_path / "db", "transition", quiet=True)
+    meta = convert(ann, tmp_path / "db", task="transition", quiet=True)
     test = load_split(tmp_path / "db", "test")
     assert len(test) == REAL_TEST["transition"]
     assert meta["missing_splits"] == {"train": "missing Train_transition_question.csv"}
@@ -56,7 +56,7 @@ def test_real_transition_with_quoted_options(real_ann, tmp_path):
 
 def test_real_count(real_ann, tmp_path):
     ann = real_ann("tgif_qa", "Train_count_question.csv", "Test_count_question.csv")
-    meta = convert(ann, tmp_path / "db", "count", quiet=True)
+    meta = convert(ann, tmp_path / "db", task="count", quiet=True)
     train, test = load_split(tmp_path / "db", "train"), load_split(tmp_path / "db", "test")
     assert (len(train), len(test)) == (REAL_TRAIN["count"], REAL_TEST["count"])
     assert test[0] == {
@@ -75,10 +75,10 @@ def test_real_count(real_ann, tmp_path):
 def test_real_frameqa(real_ann, tmp_path):
     ann = real_ann("tgif_qa", "Test_frameqa_question.csv")
     with pytest.raises(BadInputError, match="no train split .* --ans2label"):
-        convert(ann, tmp_path / "db", "frameqa", quiet=True)
+        convert(ann, tmp_path / "db", task="frameqa", quiet=True)
     vocab = tmp_path / "vocab.json"
     vocab.write_text('{"cookie": 0, "two": 1}')
-    meta = convert(ann, tmp_path / "db", "frameqa", ans2label=vocab, quiet=True)
+    meta = convert(ann, tmp_path / "db", task="frameqa", ans2label=vocab, quiet=True)
     test = load_split(tmp_path / "db", "test")
     assert len(test) == REAL_TEST["frameqa"]
     assert test[0] == {
@@ -128,7 +128,7 @@ def _make(tmp_path, task, rows=None, header=None, split="Train"):
 
 def test_small_frameqa_and_vocab(tmp_path):
     ann = _make(tmp_path, "frameqa")
-    meta = convert(ann, tmp_path / "db", "frameqa", top_k=2, quiet=True)
+    meta = convert(ann, tmp_path / "db", task="frameqa", top_k=2, quiet=True)
     train = load_split(tmp_path / "db", "train")
     assert [(r["answer"], r["answer_type"]) for r in train] == [("fish", "object"), ("two", "number"), ("red", "color")]
     assert load_ans2label(tmp_path / "db") == {"fish": 0, "red": 1}
@@ -163,7 +163,7 @@ def test_bad_row_stop(tmp_path, case):
     mutate(rows)
     ann = _make(tmp_path, task, rows)
     with pytest.raises(BadInputError) as info:
-        convert(ann, tmp_path / "db", task, quiet=True)
+        convert(ann, tmp_path / "db", task=task, on_error="stop", quiet=True)
     assert str(info.value).startswith(f"{ann / f'Train_{task}_question.csv'}:{line}: {message}"), str(info.value)
     assert not (tmp_path / "db" / "train.jsonl").exists()
 
@@ -174,7 +174,7 @@ def test_bad_row_skip(tmp_path, case):
     rows = _rows(task)
     mutate(rows)
     ann = _make(tmp_path, task, rows)
-    meta = convert(ann, tmp_path / "db", task, on_error="skip", quiet=True)
+    meta = convert(ann, tmp_path / "db", task=task, on_error="skip", quiet=True)
     kind = message.split(":")[0]
     n_dropped = 2 if kind == "duplicate id" else 1
     s = meta["splits"]["train"]
@@ -190,13 +190,14 @@ def test_missing_column(tmp_path, mode):
     rows = [r[:3] + r[4:] for r in _rows("count")]
     ann = _make(tmp_path, "count", rows, header)
     with pytest.raises(BadInputError, match=r"Train_count_question\.csv:1: missing column\(s\) 'vid_id'"):
-        convert(ann, tmp_path / "db", "count", on_error=mode, quiet=True)
+        convert(ann, tmp_path / "db", task="count", on_error=mode, quiet=True)
 
 
 def test_no_file_of_the_task_is_an_error(tmp_path):
     ann = _make(tmp_path, "count")
-    with pytest.raises(BadInputError, match="no TGIF-QA action split .* Train_action_question.csv or Test_action"):
-        convert(ann, tmp_path / "db", "action", quiet=True)
+    needs = "need at least one of Train_action_question.csv, Test_action_question.csv"
+    with pytest.raises(BadInputError, match=f"no TGIF-QA split .*: {needs}"):
+        convert(ann, tmp_path / "db", task="action", quiet=True)
 
 
 def test_cli(tmp_path):
@@ -210,4 +211,5 @@ def test_cli(tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 2 and "--task" in r.stderr
     r = subprocess.run(cmd + ["--task", "count"], capture_output=True, text=True)
-    assert r.returncode == 1 and r.stderr.startswith("error: no TGIF-QA count split")
+    assert r.returncode == 1 and r.stderr.startswith("error: no TGIF-QA split in ")
+    assert "need at least one of Train_count_question.csv, Test_count_question.csv" in r.stderr

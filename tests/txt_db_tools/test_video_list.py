@@ -86,7 +86,7 @@ def test_bad_line(tmp_path, case, mode):
     where = f"{ann / name}:2: {message}"
     if mode == "stop":
         with pytest.raises(BadInputError) as info:
-            convert(ann, tmp_path / "db", quiet=True)
+            convert(ann, tmp_path / "db", on_error="stop", quiet=True)
         assert str(info.value).startswith(where), str(info.value)
         assert not (tmp_path / "db" / "val.jsonl").exists()
         return
