@@ -79,6 +79,8 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "frozen_bn": False,
             "allow_missing_pretrained": False,
         },
+        "init_checkpoint": None,
+        "init_skip": [],
         "retrieval": {
             "objective": "itm",
             "itm_neg_size": 1,

@@ -7,6 +7,7 @@ wrong one is an error saying what to put there. Checkpoints are read as tensors 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -75,10 +76,34 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_state_dict_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], source: Path) -> None:
-    """Load `state` into `module`, requiring the same names and shapes, or say what differs."""
+@dataclasses.dataclass
+class LoadReport:
+    """What a non-strict load left out: the model's tensors the file lacked, the file's tensors the
+    model has no place for, and the tensors skipped on purpose."""
+
+    missing: list[str]
+    unexpected: list[str]
+    skipped: list[str]
+
+    def lines(self) -> list[str]:
+        return [f"{len(keys)} {what}: {', '.join(keys[:8])}{', ...' if len(keys) > 8 else ''}"
+                for what, keys in (("not in the file (kept as initialised)", self.missing),
+                                   ("in the file, not in the model (ignored)", self.unexpected),
+                                   ("skipped (init_skip)", self.skipped)) if keys]
+
+
+def load_weights(
+    module: torch.nn.Module, state: dict[str, torch.Tensor], source: Path, *,
+    missing_ok: bool = False, unexpected_ok: bool = False, skip: tuple[str, ...] = (),
+) -> LoadReport:
+    """Load `state` into `module`. By default names and shapes must match exactly; `missing_ok`
+    keeps the module's own values for tensors the file lacks, `unexpected_ok` ignores tensors the
+    module has no place for, and tensors whose names start with one of `skip` are not loaded. A
+    shape mismatch is always an error (unless skipped), naming the tensors."""
     expected = module.state_dict()
-    missing = sorted(expected.keys() - state.keys())
+    skipped = sorted(k for k in state if k.startswith(tuple(skip))) if skip else []
+    state = {k: v for k, v in state.items() if k not in set(skipped)}
+    missing = sorted(expected.keys() - state.keys() - set(skipped))
     unexpected = sorted(state.keys() - expected.keys())
     mismatched = [
         f"{k} {tuple(state[k].shape)} (expected {tuple(v.shape)})"
@@ -87,12 +112,14 @@ def load_state_dict_strict(module: torch.nn.Module, state: dict[str, torch.Tenso
     ]
     problems = [
         f"{len(keys)} {what}: {', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''}"
-        for what, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
-        if keys
+        for what, keys, allowed in (("missing keys", missing, missing_ok), ("unexpected keys", unexpected, unexpected_ok),
+                                    ("shape mismatches", mismatched, False))
+        if keys and not allowed
     ]
     if problems:
         raise BadInputError(f"{source} does not fit {type(module).__name__}: " + "; ".join(problems))
-    module.load_state_dict(state)
+    module.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=False)
+    return LoadReport(missing, unexpected, skipped)
 
 
 def efficientnet_lite0_file(path: Path) -> Path:
@@ -113,7 +140,7 @@ def load_efficientnet_lite0_classifier(backbone_dir: str | Path | None) -> Effic
     """The whole ImageNet classifier, in eval mode."""
     path = efficientnet_lite0_file(checkpoint_path("efficientnet_lite0", backbone_dir))
     net = EfficientNetLite0()
-    load_state_dict_strict(net, read_state_dict(path), path)
+    load_weights(net, read_state_dict(path), path)
     return net.eval()
 
 

@@ -18,10 +18,10 @@ from torch import nn
 
 from sparsevl.config import config_with_overrides, load_config, to_dict
 from sparsevl.files import write_atomic
-from sparsevl.models.pretrained import load_state_dict_strict
+from sparsevl.models.pretrained import LoadReport, load_weights, read_state_dict
 from sparsevl.problems import BadInputError, MissingInputError, ProblemLog
 from sparsevl.tasks.config import RunConfig
-from sparsevl.tasks.protocol import Task
+from sparsevl.tasks.protocol import SHARED_STATE, Task
 from sparsevl.tasks.registry import build_task
 
 FORMAT_VERSION = 2  # 2: the config and the task's state are in the file
@@ -84,14 +84,48 @@ def restore(
         cfg = config_with_overrides(RunConfig, state["config"], f"the config saved in {checkpoint}", overrides)
     task = build_task(cfg, problems or ProblemLog(), state["task"])
     model = task.build_model()
-    load_model_weights(model, state["model"], checkpoint)
+    # a model of another task (e.g. retrieval from a pre-training checkpoint) has no place for
+    # the heads it does not use, but must find every tensor of its own
+    load_model_weights(model, state["model"], checkpoint, other_task=cfg.task != state["config"]["task"])
     return Restored(cfg=cfg, task=task, model=model, step=state.get("step", 0))
 
 
-def load_model_weights(model: nn.Module, weights: dict, checkpoint: str | Path) -> None:
+def load_model_weights(model: nn.Module, weights: dict, checkpoint: str | Path, other_task: bool = False) -> None:
     """The checkpoint's weights, which must be exactly the model's: same names, same shapes (a
     checkpoint of another model config is refused, naming the tensors that differ)."""
-    load_state_dict_strict(model, weights, Path(checkpoint))
+    load_weights(model, weights, Path(checkpoint), unexpected_ok=other_task)
+
+
+@dataclasses.dataclass
+class InitCheckpoint:
+    """The weights a run starts from (`init_checkpoint`), and what the run that wrote them
+    shares with a run of another task (`SHARED_STATE`: its tokenizer and model architecture), so
+    that the towers, their vocabulary included, carry over."""
+
+    path: Path
+    weights: dict
+    shared_state: dict | None  # None for a plain state dict file
+
+    @classmethod
+    def read(cls, path: str | Path) -> InitCheckpoint:
+        path = Path(path)
+        if not path.is_file():
+            raise MissingInputError(f"init_checkpoint {path} does not exist: give a ckpt/step_*.pt of a run, "
+                                    "or a state dict file")
+        if path.suffix == ".safetensors":
+            return cls(path, read_state_dict(path), None)
+        saved = load_checkpoint(path)
+        if isinstance(saved.get("model"), dict) and "task" in saved:
+            return cls(path, saved["model"], {k: v for k, v in saved["task"].items() if k in SHARED_STATE})
+        if not all(isinstance(v, torch.Tensor) for v in saved.values()):
+            raise BadInputError(f"init_checkpoint {path} holds neither a sparsevl checkpoint nor a state dict")
+        return cls(path, saved, None)
+
+    def load_into(self, model: nn.Module, skip: tuple[str, ...] = ()) -> LoadReport:
+        """Tensors the model has and the file lacks keep their initialisation (a new head), tensors
+        the model has no place for are ignored; both are reported. A tensor of another shape is an
+        error unless its name starts with one of `skip`."""
+        return load_weights(model, self.weights, self.path, missing_ok=True, unexpected_ok=True, skip=skip)
 
 
 def checkpoint_state(cfg: RunConfig, task: Task, model: nn.Module, **training: object) -> dict:

@@ -15,6 +15,7 @@ sample met during training is skipped and counted (`on_error: skip`), or stops t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from pathlib import Path
@@ -29,7 +30,13 @@ from sparsevl.data.skipping import SkipBadSamples, report_skipped, skipping_coll
 from sparsevl.dist import Dist, init_distributed
 from sparsevl.problems import ProblemLog, UserError
 from sparsevl.runner import run_folder
-from sparsevl.runner.checkpoint import checkpoint_path, checkpoint_state, load_model_weights, save_checkpoint
+from sparsevl.runner.checkpoint import (
+    checkpoint_path,
+    checkpoint_state,
+    InitCheckpoint,
+    load_model_weights,
+    save_checkpoint,
+)
 from sparsevl.runner.logger import RunLogger
 from sparsevl.runner.optim import build_optimizer, warmup_linear_schedule
 from sparsevl.runner.runtime import (
@@ -102,15 +109,18 @@ def _train(cfg: RunConfig, dist: Dist, progress: bool, resume: bool, overwrite: 
     # the inputs, checked before the run folder is touched; problems are kept until it exists
     problems = ProblemLog(on_error=cfg.on_error)
     state = plan.state
+    init = InitCheckpoint.read(cfg.init_checkpoint) if cfg.init_checkpoint and state is None else None
     # every process derives the same tokenizer and labels from the same data (or the checkpoint's)
-    task = build_task(cfg, problems, state["task"] if state else None)
+    task = build_task(cfg, problems, state["task"] if state else init.shared_state if init else None)
     train_set = task.dataset(cfg.train_split, train=True)
     if len(train_set) < dist.world_size:
         raise UserError(f"training split {cfg.train_split!r} has {len(train_set)} usable item(s) "
                         f"({train_set.describe()}) for {dist.world_size} process(es); "
                         + (f"{len(problems)} problem(s) reported, e.g. {problems.problems[0]}" if len(problems)
                            else f"is {cfg.txt_db} the txt_db of {cfg.vis_db}?"))
-    model = task.build_model().to(device)
+    model = task.build_model()
+    init_report = init.load_into(model, tuple(cfg.init_skip)) if init else None
+    model.to(device)
 
     dist.barrier()  # every process has checked the folder before the first one writes to it
     if dist.is_main:
@@ -150,6 +160,10 @@ def _train(cfg: RunConfig, dist: Dist, progress: bool, resume: bool, overwrite: 
     logger = RunLogger(plan.run_dir, enabled=dist.is_main)
     if plan.resume_from is not None:
         logger.log(step, "resume", {"checkpoint": plan.resume_from.name, "changed": plan.changed})
+    if init_report is not None:
+        logger.log(step, "init", {"checkpoint": cfg.init_checkpoint, **dataclasses.asdict(init_report)})
+        if dist.is_main:
+            print(f"init from {cfg.init_checkpoint}:" + "".join(f"\n  {line}" for line in init_report.lines()))
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     logger.log(step, "model", {"parameters": total, "trainable_parameters": trainable})

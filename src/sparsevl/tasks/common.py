@@ -44,11 +44,11 @@ class RunData:
     ):
         self.cfg = cfg
         self.problems = problems
-        self.saved = saved
+        self.saved = saved or {}  # may be partial: a run started from another task's checkpoint
         self.fields = fields or {}  # what every record must have; records without are reported and skipped
         self._records: dict[str, list[dict]] = {}
         self.tokenizer = None
-        self.arch: dict | None = saved.get("arch") if saved else None
+        self.arch: dict | None = self.saved.get("arch")
 
     @functools.cached_property
     def vis_db(self) -> FrameStore:
@@ -73,7 +73,7 @@ class RunData:
         """The checkpoint's tokenizer; else a pretrained text model's vocabulary; else a word
         vocabulary built from the training texts."""
         text_model = self.cfg.model.text_model_dir
-        if self.saved is not None:
+        if "tokenizer" in self.saved:
             self.tokenizer = tokenizer_from_state(self.saved["tokenizer"])
         elif text_model is not None and (Path(text_model).exists() or not self.cfg.model.allow_missing_pretrained):
             self.tokenizer = bert_tokenizer(read_vocab_file(f"{self.cfg.model.text_model_dir}/vocab.txt"))
@@ -89,8 +89,8 @@ class RunData:
     def state(self) -> dict:
         """The tokenizer, the model's architecture, and how the frame store sampled its frames
         (so `sparsevl predict` samples a video file the same way)."""
-        if self.saved is not None:  # a restored run: its store may not be here any more
-            settings = self.saved.get("vis_db_settings")
+        if "vis_db_settings" in self.saved:  # a restored run: its store may not be here any more
+            settings = self.saved["vis_db_settings"]
         else:
             store_settings = getattr(self.vis_db, "settings", None)  # a ClipBERT store has none
             settings = store_settings().to_dict() if store_settings and store_settings() else None

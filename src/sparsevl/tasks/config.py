@@ -48,6 +48,11 @@ class RunConfig:
     train_split: str = "train"
     val_split: str | None = "val"  # None: no periodic validation
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    # Start from the weights of another run (a ckpt/step_*.pt, e.g. of pre-training) or a state
+    # dict file: tensors the new model lacks or adds are reported, another shape is an error
+    # unless its name starts with one of `init_skip` (e.g. ["head."] for a new answer head).
+    init_checkpoint: str | None = None
+    init_skip: list[str] = dataclasses.field(default_factory=list)
     retrieval: RetrievalConfig = dataclasses.field(default_factory=RetrievalConfig)
 
     # sparse sampling (ClipBERT's names; frames per clip are `model.num_frm`, the model is built for them)

@@ -56,6 +56,11 @@ class Prediction:
     table: str  # what `sparsevl predict` prints
 
 
+# The parts of a task's state that a run of another task takes over when it starts from that
+# run's checkpoint (`init_checkpoint`): the text tokenizer and the architecture of pretrained parts.
+SHARED_STATE = ("tokenizer", "arch")
+
+
 class TaskDataset(Protocol):
     """Training and evaluation items: one dict per index, batched by the task's collator."""
 
@@ -77,7 +82,9 @@ class Task(Protocol):
 
     def __init__(self, cfg: RunConfig, problems: ProblemLog, state: dict | None = None) -> None:
         """`state`: what `state()` returned in the run a checkpoint comes from; with it the task
-        rebuilds that run's tokenizer, labels and model instead of deriving them from the data."""
+        rebuilds that run's tokenizer, labels and model instead of deriving them from the data.
+        It may hold only some keys (a run started from another task's checkpoint gets its
+        `SHARED_STATE`): what is missing is derived from the data."""
 
     def state(self) -> dict:
         """Plain data (lists, dicts, strings, numbers) saved in every checkpoint: with the config,

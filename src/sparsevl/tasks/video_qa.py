@@ -30,7 +30,7 @@ class VideoQATask:
         self.problems = problems
         self.data = RunData(cfg, problems, state, RECORD_FIELDS)
         # the answer vocabulary is the model's output layer: a checkpoint's own, else the txt_db's
-        self.ans2label = state["ans2label"] if state else load_ans2label(cfg.txt_db)
+        self.ans2label = state["ans2label"] if state and "ans2label" in state else load_ans2label(cfg.txt_db)
         self.label2ans = {label: ans for ans, label in self.ans2label.items()}
         tokenizer = self.data.load_tokenizer(lambda: [r["question"] for r in self.data.records(cfg.train_split)])
         self.collator = QACollator(tokenizer, cfg.model.max_text_len)
