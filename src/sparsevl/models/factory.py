@@ -31,15 +31,51 @@ from sparsevl.models.pretrained import (
     load_efficientnet_lite0,
     load_resnet50,
 )
+from sparsevl.models.video_classifier import VideoClassifier
 from sparsevl.models.video_qa import VideoQAModel
+from sparsevl.config import ConfigError
+from sparsevl.models.vit import AdapterPlacementError, AdapterSpec, ViTArch, VisionTransformer, random_arch
+from sparsevl.models.vit_weights import load_image_weights, read_vit_checkpoint
 from sparsevl.models.visual import VisualEncoder
 from sparsevl.problems import MissingInputError
 
 
 @dataclasses.dataclass
+class AdapterConfig:
+    """ST-Adapters in the ViT of the video classifier (docs/action_recognition.md)."""
+
+    type: Literal["none", "st"] = "none"
+    layers: int = 12  # adapters: up to one per block (the last blocks), or two per block (24 on 12 blocks)
+    width: int = 384  # bottleneck channels
+    kernel_t: int = 3  # temporal kernel of the depth-wise convolution (odd)
+    position: Literal["attn", "mlp"] = "attn"  # where one adapter per block goes: before attention or the MLP
+
+    def validate(self) -> None:
+        if self.layers < 1 or self.width < 1:
+            raise ValueError("adapter layers and width must be at least 1")
+        if self.kernel_t < 1 or self.kernel_t % 2 == 0:
+            raise ValueError(f"adapter kernel_t must be odd (same length out as in), got {self.kernel_t}")
+
+    def spec(self) -> AdapterSpec | None:
+        return AdapterSpec(self.layers, self.width, self.kernel_t, self.position) if self.type == "st" else None
+
+
+ARCHITECTURES = {
+    # ClipBERT's family: backbone grid -> temporal fusion -> BERT over [text; visual] -> task head
+    "cross_encoder": ("tiny_cnn", "efficientnet_lite0", "resnet50", "clip_vit"),
+    # action recognition: a ViT over frames (with adapters or divided attention) -> linear head
+    "video_classifier": ("vit", "clip_vit", "timesformer"),
+}
+
+
+@dataclasses.dataclass
 class ModelConfig:
-    # docs/backbones.md: each backbone, its checkpoint layout, normalisation and grid stride
-    backbone: Literal["tiny_cnn", "efficientnet_lite0", "resnet50", "clip_vit"] = "tiny_cnn"
+    # which family of models: see ARCHITECTURES (the backbones each can use)
+    architecture: Literal["cross_encoder", "video_classifier"] = "cross_encoder"
+    # docs/backbones.md: each backbone, its checkpoint layout, normalisation and grid stride.
+    # `vit`: a randomly initialised ViT of CLIP's architecture (hidden_size, num_layers, num_heads,
+    # intermediate_size, patch_size); `timesformer`: a Hugging Face TimeSformer folder.
+    backbone: Literal["tiny_cnn", "efficientnet_lite0", "resnet50", "clip_vit", "vit", "timesformer"] = "tiny_cnn"
     backbone_channels: int = 128  # channels of the grid features (tiny_cnn)
     backbone_blocks: int = 4  # stride-2 blocks: grid = frame size / 2**blocks (tiny_cnn)
     # The local checkpoint (folder or file) of a pretrained backbone; required for resnet50 and
@@ -53,11 +89,13 @@ class ModelConfig:
     # A BERT-layout folder (config.json, weights, vocab.txt). None: a randomly initialised BERT of
     # the size below, with a word vocabulary built from the training questions.
     text_model_dir: str | None = None
+    # the size of a randomly initialised transformer: the cross-encoder's BERT, or the `vit` backbone
     hidden_size: int = 128
     num_layers: int = 2
     num_heads: int = 4
     intermediate_size: int = 512
-    dropout: float = 0.1
+    patch_size: int = 16  # of the `vit` backbone
+    dropout: float = 0.1  # in the BERT; for the video classifier, before its linear head
     max_text_len: int = 32  # tokens, [CLS] and [SEP] included
     # What the answer head reads: "cls" (ClipBERT) or "text_mean", the mean of the question tokens'
     # final states.
@@ -66,11 +104,21 @@ class ModelConfig:
     # keep the backbone's BatchNorm statistics fixed (ClipBERT's frozen BN): batch-independent
     # features, so training on N processes equals training on one with the same global batch
     frozen_bn: bool = False
+    # video classifier: how the ViT sees time (TimeSformer's names), its ST-Adapters, and whether
+    # the image transformer's weights stay fixed (only adapters, temporal attention and head train)
+    attention_type: Literal["space_only", "divided_space_time"] = "space_only"
+    adapter: AdapterConfig = dataclasses.field(default_factory=AdapterConfig)
+    freeze_backbone: bool = False
 
     def validate(self) -> None:
         if self.num_frm < 1:
             raise ValueError(f"num_frm must be at least 1, got {self.num_frm}")
-        if self.text_model_dir is None and self.hidden_size % self.num_heads:
+        if self.backbone not in ARCHITECTURES[self.architecture]:
+            raise ValueError(f"backbone {self.backbone!r} is not one of the {self.architecture} architecture's: "
+                             + ", ".join(ARCHITECTURES[self.architecture]))
+        if self.architecture == "video_classifier" and self.backbone == "vit" and self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not a multiple of num_heads {self.num_heads}")
+        if self.architecture == "cross_encoder" and self.text_model_dir is None and self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not a multiple of num_heads {self.num_heads}")
         # EfficientNet-Lite0's ImageNet weights come with the package by default (a dependency)
         if self.backbone in CHECKPOINT_LAYOUTS and self.backbone != "efficientnet_lite0" and self.backbone_dir is None:
@@ -153,4 +201,34 @@ def build_matching_model(cfg: ModelConfig, vocab_size: int, arch: Arch | None = 
     visual, cross, arch = build_towers(cfg, vocab_size, arch)
     model = VideoTextMatchingModel(visual, cross, cfg.embed_dim, cfg.pool)
     model.arch = arch
+    return model
+
+
+def build_video_classifier(cfg: ModelConfig, num_classes: int, image_size: int, arch: Arch | None = None) -> nn.Module:
+    """Action recognition: the ViT from `cfg.backbone_dir` (or random, for `vit`), with the configured
+    adapters or divided attention, and a linear head. With `arch` (a checkpoint's), the same
+    architecture is built empty; the checkpoint's weights are then loaded into it."""
+    video = {"attention_type": cfg.attention_type, "adapter": cfg.adapter.spec(), "num_frames": cfg.num_frm}
+    try:
+        return _build_video_classifier(cfg, num_classes, image_size, arch, video)
+    except AdapterPlacementError as e:
+        raise ConfigError(str(e), "model.adapter.layers") from None
+
+
+def _build_video_classifier(cfg: ModelConfig, num_classes: int, image_size: int, arch: Arch | None,
+                            video: dict) -> nn.Module:
+    if arch is not None:
+        vit = VisionTransformer(ViTArch.from_dict(arch["vit"]), **video)
+    elif cfg.backbone == "vit":
+        vit = VisionTransformer(random_arch(cfg.hidden_size, cfg.num_layers, cfg.num_heads, cfg.intermediate_size,
+                                            cfg.patch_size, image_size), **video)
+        vit.init_temporal_from_spatial()
+    else:
+        vit_arch, state = read_vit_checkpoint(cfg.backbone, cfg.backbone_dir)
+        vit = VisionTransformer(vit_arch, **video)
+        load_image_weights(vit, state, str(cfg.backbone_dir))
+    model = VideoClassifier(vit, num_classes, cfg.dropout)
+    if cfg.freeze_backbone:
+        model.freeze_backbone()
+    model.arch = {"vit": vit.arch.to_dict()}
     return model
