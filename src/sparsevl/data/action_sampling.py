@@ -143,7 +143,7 @@ def train_crop(frames: np.ndarray, s: ActionSampling, rng: np.random.Generator) 
     return np.ascontiguousarray(out)
 
 
-def test_crops(frames: np.ndarray, s: ActionSampling) -> list[np.ndarray]:
+def eval_crops(frames: np.ndarray, s: ActionSampling) -> list[np.ndarray]:
     """(T, H, W, 3) -> `spatial_views` arrays (T, size, size, 3), never flipped."""
     h, w = frames.shape[1:3]
     nh, nw = short_side_size(h, w, s.size)
@@ -175,5 +175,5 @@ class ActionClipReader:
         views = []
         for clip in clips:
             frames = np.stack([decoded[i] for i in clip])
-            views += [train_crop(frames, self.sampling, rng)] if self.sampling.train else test_crops(frames, self.sampling)
+            views += [train_crop(frames, self.sampling, rng)] if self.sampling.train else eval_crops(frames, self.sampling)
         return np.stack(views), clips
