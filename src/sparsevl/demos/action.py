@@ -57,11 +57,13 @@ VARIANTS = (
     Variant("frozen_mean", "frozen ViT + mean over frames", ("--model.freeze_backbone", "true"), "head only"),
     Variant("st_adapter", "frozen ViT + ST-Adapter",
             ("--model.freeze_backbone", "true", "--model.adapter.type", "st"), "adapters + head"),
+    # the whole attention layers of the temporal blocks and every weight of a full fine-tune take
+    # lower learning rates than the config's (0.02, for the zero-initialised adapters and the head)
     Variant("divided", "frozen ViT + divided space-time attention",
-            ("--model.freeze_backbone", "true", "--model.attention_type", "divided_space_time"),
+            ("--model.freeze_backbone", "true", "--model.attention_type", "divided_space_time", "--lr", "3e-3"),
             "temporal attention + head"),
     Variant("full_finetune", "full fine-tune, mean over frames",
-            ("--model.freeze_backbone", "false", "--lr", "3e-4"), "all"),
+            ("--model.freeze_backbone", "false", "--lr", "1e-3"), "all"),
 )
 
 

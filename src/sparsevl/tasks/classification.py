@@ -24,7 +24,7 @@ from sparsevl.models.factory import build_video_classifier
 from sparsevl.problems import BadInputError, ProblemLog, UserError
 from sparsevl.tables import format_table
 from sparsevl.tasks.classification_metrics import TOP_K, accuracy, format_accuracy, top_predictions, view_average
-from sparsevl.tasks.common import RunData, evaluating, to_device
+from sparsevl.tasks.common import RunData, evaluating
 from sparsevl.tasks.config import RunConfig
 from sparsevl.tasks.protocol import Evaluation, Example, Prediction
 from sparsevl.txt_db import read_json
