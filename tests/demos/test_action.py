@@ -12,7 +12,7 @@ def test_action_demo_runs_every_stage(tmp_path, capsys, one_torch_thread):
             "--max_steps", "2", "--train_batch_size", "4"]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "[14/14] comparison" in printed
+    assert "[15/15] comparison" in printed
     assert (out / "pretrained" / "vit_clip.pt").is_file()
     table = (out / "results.md").read_text().splitlines()
     rows = {line.split("  ")[0]: line for line in table[4:]}

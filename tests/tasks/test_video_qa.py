@@ -59,6 +59,7 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
         "train_split": "train",
         "val_split": "val",
         "model": {
+            "architecture": "cross_encoder",
             "backbone": "tiny_cnn",
             "backbone_channels": 16,
             "backbone_blocks": 3,  # 32 x 32 frames -> 4 x 4 grids
@@ -76,6 +77,10 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "pool": "cls",
             "embed_dim": 16,
             "frozen_bn": False,
+            "patch_size": 16,  # (the video classifier's `vit` only, as are the next four)
+            "attention_type": "space_only",
+            "adapter": {"type": "none", "layers": 12, "width": 384, "kernel_t": 3, "position": "attn"},
+            "freeze_backbone": False,
         },
         "retrieval": {
             "objective": "itm",
@@ -86,6 +91,14 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "eval_mode": "cross",
             "rerank_k": 16,
             "eval_pairs_per_batch": 512,
+        },
+        "classification": {
+            "sampling": "dense",
+            "resize": "random_resized_crop",
+            "scale_range": [0.08, 1.0],
+            "hflip": True,
+            "test_spatial_views": 1,
+            "label_smoothing": 0.0,
         },
         "frm_stride": 1,
         "train_n_clips": 2,

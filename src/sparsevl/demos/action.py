@@ -43,6 +43,7 @@ CONFIG = "demo_action.json"
 ACTION_VIDEOS = 1600
 STILL_IMAGES = 2000
 HELD_OUT = "test"
+VIDEO_LIST = "txt_db_tools.video_list"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +69,7 @@ VARIANTS = (
 
 
 def run(out: Path, options: DemoOptions) -> int:
-    stages = st.Stages(6 + 2 * len(VARIANTS))
+    stages = st.Stages(7 + 2 * len(VARIANTS))
     n_videos = options.num_videos or ACTION_VIDEOS
     # a smaller demo (e.g. a smoke test) gets proportionally fewer still images
     n_stills = STILL_IMAGES if options.num_videos is None else max(30, options.num_videos)
@@ -116,11 +117,9 @@ def frames(out: Path, stages: st.Stages) -> None:
 
 
 def annotations(out: Path, stages: st.Stages) -> None:
-    stages.next(f"annotations -> {out / 'txt_db_stills'}, {out / 'txt_db'}")
-    from txt_db_tools.video_list import convert  # the demo reads the lists as a user's lists are read
-
-    convert(out / "stills" / "lists", out / "txt_db_stills", quiet=True)
-    convert(out / "actions" / "lists", out / "txt_db", quiet=True)
+    """The lists, converted as a user's Kinetics-style lists are."""
+    st.annotations(VIDEO_LIST, out / "stills" / "lists", out / "txt_db_stills", stages)
+    st.annotations(VIDEO_LIST, out / "actions" / "lists", out / "txt_db", stages)
 
 
 def pretrain(out: Path, options: DemoOptions, stages: st.Stages) -> Path:

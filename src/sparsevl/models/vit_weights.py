@@ -65,8 +65,8 @@ def _rename(key: str, table: dict[str, str]) -> str | None:
 
 def read_openai_clip(path: Path) -> State:
     """The tensors of an OpenAI CLIP checkpoint: a TorchScript archive (as released) or a plain
-    state_dict, in float32. TorchScript archives are loaded with `torch.jit.load`, which reads
-    tensors and TorchScript code but runs no Python pickle code."""
+    state_dict, in float32. A TorchScript archive is read with `torch.jit.load` (TorchScript's own
+    loader, which does not run Python code from the file); a state_dict with `weights_only=True`."""
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as z:
             scripted = any(name.endswith("/constants.pkl") or "/code/" in name for name in z.namelist())
