@@ -11,8 +11,7 @@ from sparsevl.tasks.classification_metrics import accuracy, top_predictions, vie
 
 
 def test_views_are_averaged_as_probabilities_not_logits():
-    # view 1 is sure of class 0, view 2 mildly prefers class 1: averaged logits would pick class 1
-    # ((10 + -3) / 2 = 3.5 vs (0 + 4.5) / 2 = 2.25 ... class 0) -- so build one where they differ:
+    # view 1 is sure of class 0; view 2 is split between classes 1 and 2 but has larger logits
     logits = torch.tensor([[[8.0, 0.0, 0.0], [0.0, 9.0, 8.9]]])
     probs = view_average(logits)
     p1 = torch.tensor([8.0, 0, 0]).softmax(0)
