@@ -1,9 +1,14 @@
 #!/usr/bin/env python
-"""Open-ended QA accuracy per question type: python scripts/eval_res.py PRED GT [--json]
+"""Open-ended QA accuracy per question type, or video classification accuracy:
+python scripts/eval_res.py PRED GT [--json]
 
-PRED: a JSON list of {"question_id", "answer"} (ActivityNet-QA's format; "qid" also accepted), a
-.jsonl file of the same records, or a JSON object {question_id: answer}.
-GT: a published ActivityNet-QA answers file (e.g. val_a.json) or a txt_db split (e.g. val.jsonl).
+QA: PRED is a JSON list of {"question_id", "answer"} (ActivityNet-QA's format; "qid" also
+accepted), a .jsonl file of the same records, or a JSON object {question_id: answer}; GT a
+published ActivityNet-QA answers file (e.g. val_a.json) or a txt_db split (e.g. val.jsonl).
+
+Classification: PRED is the predictions file of a classification run (a JSON list of {"video_id",
+"top5", "scores", ...}, results/{split}_step{N}_predictions.json); GT the txt_db split
+({video_id, label} records). Prints top-1, top-5 and mean-class accuracy.
 
 Prints a table (ActivityNet-QA's rows when GT uses its types), or with --json the same numbers as
 JSON. Questions without a prediction count as wrong and are reported on stderr. Exit code 1 with a
@@ -17,20 +22,23 @@ import json
 import sys
 
 from sparsevl.problems import BadInputError
+from sparsevl.tasks.classification_metrics import evaluate_files, format_accuracy, is_classification_predictions
 from sparsevl.tasks.qa_report import (
     accuracy_by_type,
     format_report,
     load_ground_truth,
     load_predictions,
 )
+from sparsevl.txt_db import read_json
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="eval_res.py", description="Open-ended QA accuracy per question type."
+        prog="eval_res.py", description="Open-ended QA accuracy per question type, or classification accuracy."
     )
     parser.add_argument(
-        "pred", help="predictions: JSON list of {question_id, answer}, or {question_id: answer}"
+        "pred", help="predictions: JSON list of {question_id, answer}, or {question_id: answer}; or a "
+        "classification run's predictions file"
     )
     parser.add_argument(
         "gt", help="ground truth: ActivityNet-QA answers file (val_a.json) or txt_db split (.jsonl)"
@@ -38,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON instead of a table")
     args = parser.parse_args(argv)
     try:
+        if _classification_file(args.pred):
+            return classification(args)
         ground_truth = load_ground_truth(args.gt)
         predictions = load_predictions(args.pred)
         report = accuracy_by_type(predictions, ground_truth)
@@ -56,6 +66,31 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         print(format_report(report))
+    return 0
+
+
+def _classification_file(path: str) -> bool:
+    """A classification run's predictions file (a JSON list of {video_id, top5, ...})? Anything
+    else, unreadable files included, is left to the QA reader and its messages."""
+    try:
+        return is_classification_predictions(read_json(path))
+    except (BadInputError, OSError):
+        return False
+
+
+def classification(args: argparse.Namespace) -> int:
+    try:
+        result = evaluate_files(args.pred, args.gt)
+    except (BadInputError, OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    missing = result.pop("missing")
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        print(f"warning: {len(missing)} of {result['videos']} videos have no prediction (counted as wrong): {shown}",
+              file=sys.stderr)
+    print(json.dumps({"layout": "classification", **result, "missing": len(missing)}, indent=2) if args.json
+          else format_accuracy(result))
     return 0
 
 

@@ -65,9 +65,13 @@ def test_config_loads(path, capsys):
 @pytest.mark.parametrize("path", PAPER, ids=lambda p: str(p.relative_to(CONFIGS)))
 def test_paper_configs_use_the_container_mounts(path):
     cfg = load_config(RunConfig, path)  # complete as they are: no placeholder needed
-    paths = [cfg.txt_db, cfg.vis_db, cfg.output_dir, cfg.model.backbone_dir, cfg.model.text_model_dir]
+    paths = [cfg.txt_db, cfg.vis_db, cfg.output_dir, cfg.model.backbone_dir]
+    if cfg.model.architecture == "cross_encoder":  # ClipBERT's runs: named by backbone, with a text model
+        paths.append(cfg.model.text_model_dir)
+        assert cfg.model.backbone == path.stem
+    else:  # action recognition: named by method and backbone (st_adapter_vit_b16)
+        assert path.stem.endswith("vit_b16") and cfg.model.backbone == "clip_vit"
     assert all(p and p.startswith(MOUNTS) for p in paths), paths
-    assert cfg.model.backbone == path.stem
 
 
 def test_readme_lists_every_config():

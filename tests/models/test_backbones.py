@@ -317,11 +317,14 @@ def test_backbone_stride_is_16_or_32():
 
 
 @pytest.mark.parametrize("model,named", [
-    ({"backbone_stride": 16}, "backbone_stride would have no effect with backbone 'tiny_cnn'"),
+    ({"backbone_stride": 16}, "backbone_stride would have no effect with the cross_encoder architecture with "
+                              "backbone 'tiny_cnn'"),
     ({"backbone": "efficientnet_lite0", "backbone_channels": 64}, "backbone_channels would have no effect"),
-    ({"backbone_dir": "/ckpt/x"}, "backbone_dir would have no effect with backbone 'tiny_cnn'"),
-    ({"text_model_dir": "/bert", "num_layers": 12}, "num_layers would have no effect with backbone 'tiny_cnn' and "
-                                                    "text_model_dir '/bert' (its config.json sets the sizes)"),
+    ({"backbone_dir": "/ckpt/x"}, "backbone_dir would have no effect with the cross_encoder architecture"),
+    ({"text_model_dir": "/bert", "num_layers": 12}, "num_layers would have no effect with the cross_encoder "
+     "architecture with backbone 'tiny_cnn' and text_model_dir '/bert' (its config.json sets the sizes)"),
+    ({"freeze_backbone": True}, "freeze_backbone would have no effect with the cross_encoder architecture"),
+    ({"architecture": "video_classifier", "backbone": "vit", "fusion": "mean"}, "fusion would have no effect"),
 ])
 def test_a_model_key_that_would_be_ignored_is_an_error_naming_it(model, named):
     with pytest.raises(ConfigError, match=re.escape(named)):

@@ -60,6 +60,7 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
         "train_split": "train",
         "val_split": "val",
         "model": {
+            "architecture": "cross_encoder",
             "backbone": "tiny_cnn",
             "backbone_channels": 16,
             "backbone_blocks": 3,  # 32 x 32 frames -> 4 x 4 grids
@@ -78,6 +79,10 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "embed_dim": 16,
             "frozen_bn": False,
             "allow_missing_pretrained": False,
+            "patch_size": 16,  # (the video classifier's `vit` only, as are the next four)
+            "attention_type": "space_only",
+            "adapter": {"type": "none", "layers": 12, "width": 384, "kernel_t": 3, "position": "attn"},
+            "freeze_backbone": False,
         },
         "init_checkpoint": None,
         "init_skip": [],
@@ -90,6 +95,14 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "eval_mode": "cross",
             "rerank_k": 16,
             "eval_pairs_per_batch": 512,
+        },
+        "classification": {
+            "sampling": "dense",
+            "resize": "random_resized_crop",
+            "scale_range": [0.08, 1.0],
+            "hflip": True,
+            "test_spatial_views": 1,
+            "label_smoothing": 0.0,
         },
         "frm_stride": 1,
         "train_n_clips": 2,
@@ -337,7 +350,8 @@ def _tiny_pretrained_folder(kind: str, folder: Path) -> Path:
 def test_pretrained_layout_backbones_train_on_the_demo_data(data, tmp_path, backbone, img_size):
     folder = _tiny_pretrained_folder(backbone, tmp_path / backbone)
     cfg = from_dict(RunConfig, config_dict(
-        data, tmp_path / "run", model_backbone=backbone, model_backbone_dir=str(folder), model_frozen_bn=True,
+        data, tmp_path / "run", model_backbone=backbone, model_backbone_dir=str(folder),
+        model_frozen_bn=backbone == "resnet50",  # a ViT has no BatchNorm to freeze
         model_backbone_channels=ModelConfig.backbone_channels, model_backbone_blocks=ModelConfig.backbone_blocks,
         img_size=img_size, max_steps=3, val_split=None, model_dropout=0.0,
     ))

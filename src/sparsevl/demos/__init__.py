@@ -14,6 +14,7 @@ from pathlib import Path
 DEMOS: dict[str, str] = {
     "video_qa": "sparsevl.demos.shapes:video_qa",
     "retrieval": "sparsevl.demos.shapes:retrieval",
+    "classification": "sparsevl.demos.action:run",
 }
 
 

@@ -32,15 +32,51 @@ from sparsevl.models.pretrained import (
     load_efficientnet_lite0,
     load_resnet50,
 )
+from sparsevl.models.video_classifier import VideoClassifier
 from sparsevl.models.video_qa import VideoQAModel
+from sparsevl.config import ConfigError
+from sparsevl.models.vit import AdapterPlacementError, AdapterSpec, ViTArch, VisionTransformer, random_arch
+from sparsevl.models.vit_weights import load_image_weights, read_vit_checkpoint
 from sparsevl.models.visual import VisualEncoder
 from sparsevl.problems import MissingInputError
 
 
 @dataclasses.dataclass
+class AdapterConfig:
+    """ST-Adapters in the ViT of the video classifier (docs/action_recognition.md)."""
+
+    type: Literal["none", "st"] = "none"
+    layers: int = 12  # adapters: up to one per block (the last blocks), or two per block (24 on 12 blocks)
+    width: int = 384  # bottleneck channels
+    kernel_t: int = 3  # temporal kernel of the depth-wise convolution (odd)
+    position: Literal["attn", "mlp"] = "attn"  # where one adapter per block goes: before attention or the MLP
+
+    def validate(self) -> None:
+        if self.layers < 1 or self.width < 1:
+            raise ValueError("adapter layers and width must be at least 1")
+        if self.kernel_t < 1 or self.kernel_t % 2 == 0:
+            raise ValueError(f"adapter kernel_t must be odd (same length out as in), got {self.kernel_t}")
+
+    def spec(self) -> AdapterSpec | None:
+        return AdapterSpec(self.layers, self.width, self.kernel_t, self.position) if self.type == "st" else None
+
+
+ARCHITECTURES = {
+    # ClipBERT's family: backbone grid -> temporal fusion -> BERT over [text; visual] -> task head
+    "cross_encoder": ("tiny_cnn", "efficientnet_lite0", "resnet50", "clip_vit"),
+    # action recognition: a ViT over frames (with adapters or divided attention) -> linear head
+    "video_classifier": ("vit", "clip_vit", "timesformer"),
+}
+
+
+@dataclasses.dataclass
 class ModelConfig:
-    # docs/backbones.md: each backbone, its checkpoint layout, normalisation and grid stride
-    backbone: Literal["tiny_cnn", "efficientnet_lite0", "resnet50", "clip_vit"] = "tiny_cnn"
+    # which family of models: see ARCHITECTURES (the backbones each can use)
+    architecture: Literal["cross_encoder", "video_classifier"] = "cross_encoder"
+    # docs/backbones.md: each backbone, its checkpoint layout, normalisation and grid stride.
+    # `vit`: a randomly initialised ViT of CLIP's architecture (hidden_size, num_layers, num_heads,
+    # intermediate_size, patch_size); `timesformer`: a Hugging Face TimeSformer folder.
+    backbone: Literal["tiny_cnn", "efficientnet_lite0", "resnet50", "clip_vit", "vit", "timesformer"] = "tiny_cnn"
     backbone_channels: int = 128  # channels of the grid features (tiny_cnn)
     backbone_blocks: int = 4  # stride-2 blocks: grid = frame size / 2**blocks (tiny_cnn)
     # The local checkpoint (folder or file) of a pretrained backbone; required for resnet50 and
@@ -54,11 +90,13 @@ class ModelConfig:
     # A BERT-layout folder (config.json, weights, vocab.txt). None: a randomly initialised BERT of
     # the size below, with a word vocabulary built from the training questions.
     text_model_dir: str | None = None
+    # the size of a randomly initialised transformer: the cross-encoder's BERT, or the `vit` backbone
     hidden_size: int = 128
     num_layers: int = 2
     num_heads: int = 4
     intermediate_size: int = 512
-    dropout: float = 0.1
+    patch_size: int = 16  # of the `vit` backbone
+    dropout: float = 0.1  # in the BERT; for the video classifier, before its linear head
     max_text_len: int = 32  # tokens, [CLS] and [SEP] included
     # What the answer head reads: "cls" (ClipBERT) or "text_mean", the mean of the question tokens'
     # final states.
@@ -71,31 +109,48 @@ class ModelConfig:
     # to put where (false), or, knowingly, those parts start from random weights (true; the
     # `--allow-missing-pretrained` flag of `sparsevl train`).
     allow_missing_pretrained: bool = False
+    # video classifier: how the ViT sees time (TimeSformer's names), its ST-Adapters, and whether
+    # the image transformer's weights stay fixed (only adapters, temporal attention and head train)
+    attention_type: Literal["space_only", "divided_space_time"] = "space_only"
+    adapter: AdapterConfig = dataclasses.field(default_factory=AdapterConfig)
+    freeze_backbone: bool = False
 
     def validate(self) -> None:
         if self.num_frm < 1:
             raise ValueError(f"num_frm must be at least 1, got {self.num_frm}")
-        if self.text_model_dir is None and self.hidden_size % self.num_heads:
+        if self.backbone not in ARCHITECTURES[self.architecture]:
+            raise ValueError(f"backbone {self.backbone!r} is not one of the {self.architecture} architecture's: "
+                             + ", ".join(ARCHITECTURES[self.architecture]))
+        if self.architecture == "video_classifier" and self.backbone == "vit" and self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} is not a multiple of num_heads {self.num_heads}")
+        if self.architecture == "cross_encoder" and self.text_model_dir is None and self.hidden_size % self.num_heads:
             raise ValueError(f"hidden_size {self.hidden_size} is not a multiple of num_heads {self.num_heads}")
         # EfficientNet-Lite0's ImageNet weights come with the package by default (a dependency)
         needs_folder = self.backbone in CHECKPOINT_LAYOUTS and self.backbone != "efficientnet_lite0"
         if needs_folder and self.backbone_dir is None and not self.allow_missing_pretrained:
             checkpoint_path(self.backbone, None)  # raises: names backbone_dir and what to put there
-        ignored = [name for name, applies in (
-            ("backbone_channels", self.backbone == "tiny_cnn"), ("backbone_blocks", self.backbone == "tiny_cnn"),
-            ("backbone_stride", self.backbone == "efficientnet_lite0"),
-            ("backbone_dir", self.backbone != "tiny_cnn"),
-        ) + tuple((name, self.text_model_dir is None) for name in BERT_SIZE_KEYS)
-            if not applies and getattr(self, name) != getattr(ModelConfig, name)]
+        cross_encoder, classifier = self.architecture == "cross_encoder", self.architecture == "video_classifier"
+        # the random transformer's size: the cross-encoder's BERT without a text model, or the `vit`
+        sized = (cross_encoder and self.text_model_dir is None) or self.backbone == "vit"
+        applies = {
+            "backbone_channels": self.backbone == "tiny_cnn", "backbone_blocks": self.backbone == "tiny_cnn",
+            "backbone_stride": self.backbone == "efficientnet_lite0",
+            "backbone_dir": self.backbone not in ("tiny_cnn", "vit"),
+            "frozen_bn": self.backbone in ("tiny_cnn", "efficientnet_lite0", "resnet50"),
+            **{name: cross_encoder for name in ("fusion", "text_model_dir", "max_text_len", "pool", "embed_dim")},
+            **{name: sized for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size")},
+            "patch_size": self.backbone == "vit",
+            **{name: classifier for name in ("attention_type", "adapter", "freeze_backbone")},
+        }
+        ignored = [name for name, used in applies.items() if not used and getattr(self, name) != _DEFAULTS[name]]
         if ignored:
-            raise ValueError(f"{', '.join(ignored)} would have no effect with backbone {self.backbone!r}"
-                             + (f" and text_model_dir {self.text_model_dir!r} (its config.json sets the sizes)"
-                                if self.text_model_dir else "") + ": remove it")
+            setup = f"the {self.architecture} architecture with backbone {self.backbone!r}" + (
+                f" and text_model_dir {self.text_model_dir!r} (its config.json sets the sizes)" if self.text_model_dir else "")
+            raise ValueError(f"{', '.join(ignored)} would have no effect with {setup}: remove it")
 
 
-# The randomly initialised BERT's size; a pretrained text model has its own.
-BERT_SIZE_KEYS = ("hidden_size", "num_layers", "num_heads", "intermediate_size")
-
+_DEFAULTS = {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
+             for f in dataclasses.fields(ModelConfig)}
 
 FUSIONS = {"mean": MeanFusion, "concat": ConcatFusion, "time_embed": TimeEmbedFusion}
 
@@ -196,4 +251,34 @@ def build_matching_model(cfg: ModelConfig, vocab_size: int, arch: Arch | None = 
     visual, cross, arch = build_towers(cfg, vocab_size, arch)
     model = VideoTextMatchingModel(visual, cross, cfg.embed_dim, cfg.pool)
     model.arch = arch
+    return model
+
+
+def build_video_classifier(cfg: ModelConfig, num_classes: int, image_size: int, arch: Arch | None = None) -> nn.Module:
+    """Action recognition: the ViT from `cfg.backbone_dir` (or random, for `vit`), with the configured
+    adapters or divided attention, and a linear head. With `arch` (a checkpoint's), the same
+    architecture is built empty; the checkpoint's weights are then loaded into it."""
+    video = {"attention_type": cfg.attention_type, "adapter": cfg.adapter.spec(), "num_frames": cfg.num_frm}
+    try:
+        return _build_video_classifier(cfg, num_classes, image_size, arch, video)
+    except AdapterPlacementError as e:
+        raise ConfigError(str(e), "model.adapter.layers") from None
+
+
+def _build_video_classifier(cfg: ModelConfig, num_classes: int, image_size: int, arch: Arch | None,
+                            video: dict) -> nn.Module:
+    if arch is not None:
+        vit = VisionTransformer(ViTArch.from_dict(arch["vit"]), **video)
+    elif cfg.backbone == "vit":
+        vit = VisionTransformer(random_arch(cfg.hidden_size, cfg.num_layers, cfg.num_heads, cfg.intermediate_size,
+                                            cfg.patch_size, image_size), **video)
+        vit.init_temporal_from_spatial()
+    else:
+        vit_arch, state = read_vit_checkpoint(cfg.backbone, cfg.backbone_dir)
+        vit = VisionTransformer(vit_arch, **video)
+        load_image_weights(vit, state, str(cfg.backbone_dir))
+    model = VideoClassifier(vit, num_classes, cfg.dropout)
+    if cfg.freeze_backbone:
+        model.freeze_backbone()
+    model.arch = {"vit": vit.arch.to_dict()}
     return model

@@ -30,6 +30,11 @@ CHECKPOINT_LAYOUTS = {
     ),
     "clip_vit": (
         "a Hugging Face openai/clip-vit-base-patch16 folder (a CLIP or CLIP vision model): "
+        "config.json and model.safetensors or pytorch_model.bin; or, for the video classifier, "
+        "OpenAI's released ViT-B-16.pt file"
+    ),
+    "timesformer": (
+        "a Hugging Face TimeSformer folder (e.g. facebook/timesformer-base-finetuned-k400): "
         "config.json and model.safetensors or pytorch_model.bin"
     ),
 }

@@ -94,7 +94,8 @@ class RunData:
         else:
             store_settings = getattr(self.vis_db, "settings", None)  # a ClipBERT store has none
             settings = store_settings().to_dict() if store_settings and store_settings() else None
-        return {"tokenizer": tokenizer_state(self.tokenizer), "arch": self.arch or {}, "vis_db_settings": settings}
+        tokenizer = tokenizer_state(self.tokenizer) if self.tokenizer is not None else None  # none: a task without text
+        return {"tokenizer": tokenizer, "arch": self.arch or {}, "vis_db_settings": settings}
 
     def clip_reader(self, train: bool, store: FrameStore | None = None) -> ClipReader:
         cfg = self.cfg

@@ -40,6 +40,34 @@ class RetrievalConfig:
 
 
 @dataclasses.dataclass
+class ClassificationConfig:
+    """Video classification (action recognition): docs/action_recognition.md. The frames per clip
+    are `model.num_frm`, dense clips' spacing `frm_stride`, training clips `train_n_clips`, the
+    test's temporal views `inference_n_clips` and the frame size `img_size`."""
+
+    # dense: num_frm frames frm_stride apart (Kinetics); segment: one frame per num_frm segments (TSN, SSv2)
+    sampling: Literal["dense", "segment"] = "dense"
+    # training crops: random_resized_crop takes scale_range of the frame's area; short_side_jitter
+    # scales the short side to a random scale_range x img_size and crops img_size
+    resize: Literal["random_resized_crop", "short_side_jitter"] = "random_resized_crop"
+    scale_range: tuple[float, float] = (0.08, 1.0)
+    hflip: bool = True  # random horizontal flips in training; off where labels say left or right (SSv2)
+    test_spatial_views: Literal[1, 3] = 1  # crops per clip at test (x inference_n_clips temporal views)
+    label_smoothing: float = 0.0
+
+    def validate(self) -> None:
+        lo, hi = self.scale_range
+        if not 0 < lo <= hi:
+            raise ValueError(f"scale_range must be 0 < low <= high, got {list(self.scale_range)}")
+        if self.resize == "random_resized_crop" and hi > 1:
+            raise ValueError("random_resized_crop takes fractions of the frame's area: scale_range within (0, 1]")
+        if self.resize == "short_side_jitter" and lo < 1:
+            raise ValueError("short_side_jitter scales the short side to at least img_size: scale_range >= 1")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+
+
+@dataclasses.dataclass
 class RunConfig:
     task: str = "video_qa"  # a registry name (sparsevl.tasks.registry) or module:Class
     txt_db: str = ""  # folder with {split}.jsonl (and ans2label.json for video_qa)
@@ -54,6 +82,7 @@ class RunConfig:
     init_checkpoint: str | None = None
     init_skip: list[str] = dataclasses.field(default_factory=list)
     retrieval: RetrievalConfig = dataclasses.field(default_factory=RetrievalConfig)
+    classification: ClassificationConfig = dataclasses.field(default_factory=ClassificationConfig)
 
     # sparse sampling (ClipBERT's names; frames per clip are `model.num_frm`, the model is built for them)
     frm_stride: int = 1  # stored frames between a clip's frames (1 = consecutive)

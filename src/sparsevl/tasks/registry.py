@@ -20,6 +20,7 @@ TASKS: dict[str, str] = {
     "video_qa": "sparsevl.tasks.video_qa:VideoQATask",
     "retrieval": "sparsevl.tasks.matching:RetrievalTask",
     "multiple_choice": "sparsevl.tasks.matching:MultipleChoiceTask",
+    "classification": "sparsevl.tasks.classification:ClassificationTask",
 }
 
 
