@@ -109,6 +109,11 @@ def write_json_atomic(path: str | os.PathLike, obj: Any) -> Path:
     return _write_atomic(path, [orjson.dumps(obj, option=_DUMP_OPTS | orjson.OPT_INDENT_2) + b"\n"])
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """A whole utf-8 text file (e.g. an HTML report), replaced in one step."""
+    return _write_atomic(path, [text.encode("utf-8")])
+
+
 def available_splits(txt_db_dir: str | os.PathLike) -> list[str]:
     """Names of the splits in a txt_db folder (the `*.jsonl` stems), sorted."""
     d = Path(txt_db_dir)

@@ -244,6 +244,8 @@ def test_demo_retrieval_cli(tmp_path, capsys):
     assert "held-out split (val_2)" in out and "t2v" in out and "R@1" in out
     saved = list((tmp_path / "runs" / "demo_retrieval" / "results").glob("val_2_step*_retrieval_rerank.json"))
     assert len(saved) == 1
+    assert f"[6/6] report -> {tmp_path / 'report.html'}" in out
+    assert "sparsevl report: demo_retrieval" in (tmp_path / "report.html").read_text()
 
 
 def test_predict_scores_captions_for_a_video_file_as_evaluation_does(trained, data, capsys):

@@ -21,6 +21,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "train": ("sparsevl.cli.train", "train a model from a JSON config"),
     "evaluate": ("sparsevl.cli.evaluate", "evaluate a checkpoint on a split"),
     "predict": ("sparsevl.cli.predict", "answer questions or score captions for one video file"),
+    "report": ("sparsevl.cli.report", "one HTML page of a run's results, curves and examples"),
     "demo": ("sparsevl.cli.demo", "the whole pipeline on synthetic data, on a CPU"),
 }
 USER_ERROR_STATUS = 2
