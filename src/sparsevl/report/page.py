@@ -200,7 +200,7 @@ def _card(s: Shown, group_index: dict[str, int], runs: list[RunResults]) -> str:
     for run, other in zip(runs[1:], s.others):
         parts.append(f"<p>{escape(run.name)}: {_verdict(other) if other else '–'}</p>")
     parts.append(f"<p>truth: <b>{escape(e.truth)}</b></p>")
-    meta = [f"video {e.video_id}"] + ([e.group] if e.group else [])
+    meta = ([f"video {e.video_id}"] if e.video_id else []) + ([e.group] if e.group else [])
     parts.append(f'<p class="meta">{escape(" · ".join(meta))}</p>')
     if s.candidates:
         items = []
