@@ -30,6 +30,7 @@ from sparsevl.data.store import open_vis_db
 from sparsevl.data.vis_db import VisDB
 from sparsevl.problems import ProblemLog
 from sparsevl.runner.checkpoint import latest_checkpoint, load_checkpoint
+from sparsevl.runner.evaluate import evaluate
 from sparsevl.runner.train import EpochSampler, train
 from sparsevl.tasks.config import RunConfig
 from sparsevl.tasks.registry import build_task
@@ -119,6 +120,13 @@ def test_training_on_the_shards_reads_the_same_batches_and_ends_with_the_same_we
     # the checkpoint keeps the shards' common settings, for `sparsevl predict`
     state = load_checkpoint(latest_checkpoint(tmp_path / "folder"))
     assert state["task"]["vis_db_settings"] == VisDB(stores["one"]).settings().to_dict()
+    # evaluation reads them as one too: a list given on the command line, the folder, one store
+    checkpoint = latest_checkpoint(tmp_path / "one")
+    results = [evaluate(checkpoint, "test", ["--vis_db", vis_db], out_dir=tmp_path / f"eval{i}")[0].metrics
+               for i, vis_db in enumerate((json.dumps(as_list), str(stores["shards"]), str(stores["one"])))]
+    assert results[0] == results[1] == results[2]
+    with pytest.raises(MissingShardError):  # (the list given is the one read)
+        evaluate(checkpoint, "test", ["--vis_db", json.dumps(as_list[:3])], out_dir=tmp_path / "eval_missing")
 
 
 def _copy_shards(stores: dict, tmp_path: Path, keep=range(4)) -> Path:
