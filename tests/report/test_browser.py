@@ -2,7 +2,7 @@
 every image, logs no error, requests nothing outside the page, and its filters work without
 script; the screenshot it takes is the README's (docs/report.png):
 
-    python tests/report/test_browser.py REPORT.html OUT.png
+    python tests/report/test_browser.py REPORT.html OUT.png [HEIGHT]
 """
 
 from __future__ import annotations
@@ -93,6 +93,6 @@ def test_the_browser_reports_a_broken_page(tmp_path):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: python tests/report/test_browser.py REPORT.html OUT.png")
-    print(screenshot(Path(sys.argv[1]), Path(sys.argv[2])))
+    if len(sys.argv) not in (3, 4):
+        sys.exit("usage: python tests/report/test_browser.py REPORT.html OUT.png [HEIGHT]")
+    print(screenshot(Path(sys.argv[1]), Path(sys.argv[2]), height=int(sys.argv[3]) if len(sys.argv) == 4 else 1500))

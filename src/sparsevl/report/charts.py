@@ -38,7 +38,7 @@ def metric_bars(runs: dict[str, dict[str, float]]) -> str | None:
     with matplotlib.rc_context(SVG_SETTINGS):
         n_runs = len(runs)
         bar = 0.8 / n_runs
-        figure = Figure(figsize=(6.4, 0.3 + 0.28 * len(names) * max(1, n_runs * 0.75)))
+        figure = Figure(figsize=(6.4, 0.5 + 0.28 * len(names) * max(1, n_runs * 0.75)), layout="constrained")
         axes = figure.add_subplot()
         for r, (run, metrics) in enumerate(runs.items()):
             ys = [i + (r - (n_runs - 1) / 2) * bar for i in range(len(names))]
@@ -49,14 +49,15 @@ def metric_bars(runs: dict[str, dict[str, float]]) -> str | None:
         axes.invert_yaxis()  # the first metric on top, as in the table
         axes.set_xlim(0, 112)  # room for the labels of bars at 100
         axes.spines[["top", "right"]].set_visible(False)
-        if n_runs > 1:
-            axes.legend(loc="lower right", fontsize=7, frameon=False)
+        if n_runs > 1:  # above the bars, never over them
+            figure.legend(loc="outside upper center", ncols=n_runs, fontsize=8, frameon=False)
         return svg_data_uri(figure)
 
 
 def curves(runs: dict[str, list[dict]]) -> str | None:
     """One panel per logged series (train/loss, train/lr, val/..., skipped steps), one line per run,
-    against the optimizer step. Series that never change (counts, the epoch) are left out."""
+    against the optimizer step. Series that never change in any run (counts, the epoch, a single
+    validation) are left out."""
     series: dict[str, dict[str, tuple[list[int], list[float]]]] = {}
     for run, log in runs.items():
         for record in log:
@@ -67,8 +68,9 @@ def curves(runs: dict[str, list[dict]]) -> str | None:
                     steps, values = series.setdefault(key, {}).setdefault(run, ([], []))
                     steps.append(record["step"])
                     values.append(value)
+    # a line needs two different values in some run (one validation at the end is in the table)
     keys = [k for k, by_run in series.items()
-            if k == "train/loss" or len({v for _, values in by_run.values() for v in values}) > 1]
+            if k == "train/loss" or any(len(set(values)) > 1 for _, values in by_run.values())]
     if not keys:
         return None
     keys.sort(key=lambda k: (not k.startswith("train/"), k != "train/loss"))  # loss first, then train, then val
