@@ -44,6 +44,7 @@ def check_installed_demo(env_dir: Path, tmp_path: Path) -> None:
     result = run([env_dir / "bin" / "sparsevl", "demo", "--out", tmp_path / "demo", *QUICK_DEMO], cwd=elsewhere)
     assert "demo finished" in result.stdout
     assert list((tmp_path / "demo" / "runs" / "demo_qa" / "results").glob("test_step2_accuracy.json"))
+    assert "sparsevl report: demo_qa" in (tmp_path / "demo" / "report.html").read_text()
 
 
 def test_regular_install_runs_the_demo_from_another_folder(tmp_path):

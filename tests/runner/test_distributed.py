@@ -1,8 +1,11 @@
 """Several processes, resuming, mixed precision: each must end where one plain run would.
 
 Two processes under torchrun (Gloo, CPU) and, where Horovod is installed, under horovodrun, train
-on tiny real data and must end with the weights of one process with the same global batch; an
-interrupted run resumed from its checkpoint must end with the weights of an uninterrupted one.
+on tiny real data and must end with the weights of one process with the same global batch; so do
+two "nodes" on this machine (two torchrun launchers meeting at a c10d rendezvous on 127.0.0.1, and
+horovodrun with a host list of two names for this machine), launched with the commands
+docs/distributed.md gives for several nodes. An interrupted run resumed from its checkpoint must
+end with the weights of an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -271,3 +275,77 @@ def test_torchrun_a_failing_process_stops_the_others(data, tmp_path):
 
 def test_horovodrun_a_failing_process_stops_the_others(data, tmp_path):
     _a_failing_process_stops_the_others(data, tmp_path, _horovodrun())
+
+
+# ---------------------------------------------------------------------------- two nodes on this machine
+
+# every byte between the "nodes" stays on the loopback interface
+LOOPBACK_ENV = {**CHILD_ENV, "GLOO_SOCKET_IFNAME": "lo"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def one_process(data, tmp_path_factory) -> Path:
+    """The reference: one process with the global batch (8) of two processes of 4."""
+    run = tmp_path_factory.mktemp("one_process")
+    train(retrieval_config(data, run, train_batch_size=8), progress=False)
+    return run
+
+
+def _two_node_config(data, tmp_path) -> Path:
+    config_file = tmp_path / "two_nodes.json"
+    save_config(retrieval_config(data, tmp_path / "two_nodes", train_batch_size=4), config_file)
+    return config_file
+
+
+def _assert_same_run(two_nodes: Path, one_process: Path) -> None:
+    assert latest_checkpoint(two_nodes).name == latest_checkpoint(one_process).name
+    assert_same_weights(final_weights(two_nodes), final_weights(one_process), atol=1e-5)
+
+
+def torchrun_node_command(rendezvous: str, node_rank: int, port: int, config_file: Path) -> list[str]:
+    """docs/distributed.md, "Several nodes": the command each node runs (one process per node here).
+    c10d: every node runs the same command, and the rendezvous numbers the nodes; static: node 0
+    is the master and each node gives its own --node_rank."""
+    if rendezvous == "c10d":
+        where = ["--rdzv_backend", "c10d", "--rdzv_endpoint", f"127.0.0.1:{port}", "--rdzv_id", "two-nodes"]
+    else:
+        where = ["--node_rank", str(node_rank), "--master_addr", "127.0.0.1", "--master_port", str(port)]
+    return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1", *where,
+            "--local_addr", "127.0.0.1", "-m", "sparsevl", "train", "--config", str(config_file)]
+
+
+@pytest.mark.parametrize("rendezvous", ["c10d", "static"])
+def test_torchrun_two_nodes_end_with_the_weights_of_one_process(data, one_process, tmp_path, rendezvous):
+    config_file = _two_node_config(data, tmp_path)
+    port = _free_port()
+    nodes = [subprocess.Popen(torchrun_node_command(rendezvous, rank, port, config_file), cwd=tmp_path,
+                              env=LOOPBACK_ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in (0, 1)]
+    try:
+        outputs = [node.communicate(timeout=300)[0] for node in nodes]
+    finally:
+        for node in nodes:
+            node.kill()
+    for rank, (node, output) in enumerate(zip(nodes, outputs)):
+        assert node.returncode == 0, f"node {rank} failed:\n{output[-3000:]}"
+    assert sum("2 processes (torch)" in output for output in outputs) == 1  # printed by global rank 0 only
+    _assert_same_run(tmp_path / "two_nodes", one_process)
+
+
+def test_horovodrun_two_hosts_end_with_the_weights_of_one_process(data, one_process, tmp_path):
+    launcher = _horovodrun()
+    config_file = _two_node_config(data, tmp_path)
+    # two host names of this machine, one slot each: horovodrun places one process per "host"
+    # (no ssh: both names resolve to this machine); Gloo on the loopback interface
+    cmd = [launcher[0], "-np", "2", "-H", "localhost:1,127.0.0.1:1", "--gloo", "--network-interfaces", "lo",
+           sys.executable, "-m", "sparsevl", "train", "--config", str(config_file)]
+    r = subprocess.run(cmd, cwd=tmp_path, env=LOOPBACK_ENV, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"{' '.join(cmd)} failed:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    assert "2 processes (horovod)" in r.stdout
+    _assert_same_run(tmp_path / "two_nodes", one_process)

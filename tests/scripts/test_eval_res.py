@@ -138,3 +138,23 @@ def test_malformed_files_fail_cleanly(tmp_path):
         assert r.returncode == 1
         assert r.stderr.startswith("error: ") and needle in r.stderr
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_html_report_of_a_prediction_file(tmp_path):
+    gt = tmp_path / "test.jsonl"
+    records = [{"qid": f"q{i}", "video_id": f"v{i // 2}", "question": f"what is {i}", "answer": "yes" if i % 3 else "red",
+                "answer_type": "Yes/No" if i % 3 else "Color"} for i in range(12)]
+    gt.write_text("".join(json.dumps(r) + "\n" for r in records))
+    pred = tmp_path / "pred.json"
+    pred.write_text(json.dumps([{"question_id": r["qid"], "answer": "yes"} for r in records[:-1]]))  # one missing
+    out = tmp_path / "report.html"
+    r = run(pred, gt, "--html", out, "--sample", "6")
+    assert r.returncode == 0, r.stderr
+    assert f"report: {out}" in r.stderr
+    text = out.read_text()
+    assert text.count('<figure class="ex') == 6 and "<img class=\"frames\"" not in text
+    assert "a prediction file does not say which frames the model saw" in text
+    all_row = next(line for line in r.stdout.splitlines() if line.startswith("All"))
+    assert f"<td>All</td><td>{all_row.split()[1]}</td>" in text
+    # 7 right, 5 wrong (the unanswered question among them): the gallery takes 3 of each
+    assert "right (3)" in text and "wrong (3)" in text and text.count('<p class="text">what is ') == 6

@@ -244,6 +244,8 @@ def test_demo_retrieval_cli(tmp_path, capsys):
     assert "held-out split (val_2)" in out and "t2v" in out and "R@1" in out
     saved = list((tmp_path / "runs" / "demo_retrieval" / "results").glob("val_2_step*_retrieval_rerank.json"))
     assert len(saved) == 1
+    assert f"[6/6] report -> {tmp_path / 'report.html'}" in out
+    assert "sparsevl report: demo_retrieval" in (tmp_path / "report.html").read_text()
 
 
 def test_predict_scores_captions_for_a_video_file_as_evaluation_does(trained, data, capsys):
@@ -264,3 +266,55 @@ def test_predict_scores_captions_for_a_video_file_as_evaluation_does(trained, da
     assert printed.keys() == expected.keys()
     for caption, score in expected.items():
         assert printed[caption] == pytest.approx(score, abs=2e-3)
+
+
+def _examples(cfg, ckpt, split: str, overrides: list[str]) -> tuple:
+    result, files = evaluate(ckpt, split, overrides)
+    return result, files, json.loads(files["examples"].read_text())
+
+
+def test_retrieval_examples_list_each_caption_with_its_best_scored_videos(trained):
+    from sparsevl.tasks.retrieval_metrics import text_to_video_ranks
+
+    cfg, ckpt = trained
+    result, files, examples = _examples(cfg, ckpt, "val_2", ["--retrieval.eval_mode", "cross"])
+    saved = json.loads(files["retrieval_cross"].read_text())
+    scores = np.array(saved["scores"])
+    records = load_split(data_dir(cfg), "val_2")
+    assert [(e["text"], e["truth"], e["video_id"]) for e in examples] == [
+        (r["caption"], r["video_id"], r["video_id"]) for r in records]
+    ranks = text_to_video_ranks(scores, saved["text_to_video"])
+    k = min(5, scores.shape[1])
+    task = build_task(cfg, ProblemLog())
+    clips = task.data.clip_reader(train=False)
+    for e, row, rank in zip(examples, scores, ranks):
+        order = np.argsort(-row, kind="stable")[:k]
+        assert [c["video_id"] for c in e["candidates"]] == [saved["video_ids"][v] for v in order]
+        assert [c["score"] for c in e["candidates"]] == pytest.approx(row[order].tolist(), abs=1e-4)
+        assert e["prediction"] == e["candidates"][0]["video_id"] and e["correct"] == (rank == 1)
+        assert e["group"] == ("rank 1" if rank == 1 else "rank 2-5" if rank <= 5 else "rank 6-10" if rank <= 10 else "rank > 10")
+        for c in e["candidates"]:
+            assert c["frames"] == [i for clip in clips.video_clip_indices(c["video_id"]) for i in clip]
+    assert 100 * np.mean([e["correct"] for e in examples]) == pytest.approx(result.metrics["t2v_R@1"])
+
+    # re-ranking scores only the dual encoder's top k: a caption whose video is not among them says so
+    _, files, examples = _examples(cfg, ckpt, "val_2", ["--retrieval.eval_mode", "rerank", "--retrieval.rerank_k", "2"])
+    topk = json.loads(files["retrieval_rerank"].read_text())["topk"]
+    for e, indices in zip(examples, topk["indices"]):
+        assert len(e["candidates"]) == 2
+        found = e["truth"] in [saved["video_ids"][v] for v in indices]
+        assert found or e["group"] == "not in the top 2"
+
+
+def test_multiple_choice_examples_show_the_options_and_the_chosen_one(trained, data):
+    cfg, ckpt = trained
+    result, files, examples = _examples(cfg, ckpt, "test", ["--task", "multiple_choice", "--txt_db", str(data["mc_db"])])
+    predictions = json.loads(files["predictions"].read_text())
+    records = {r["qid"]: r for r in load_split(data["mc_db"], "test")}
+    assert len(examples) == len(predictions) == len(records)
+    for e, p in zip(examples, predictions):
+        r = records[p["qid"]]
+        assert e["video_id"] == r["video_id"] and all(o in e["text"] for o in r["options"])
+        assert (e["prediction"], e["truth"]) == (r["options"][p["answer"]], r["options"][r["answer"]])
+        assert e["correct"] == (p["answer"] == r["answer"]) and e["score"] == pytest.approx(max(p["scores"]), abs=1e-4)
+    assert 100 * np.mean([e["correct"] for e in examples]) == pytest.approx(result.metrics["accuracy"])

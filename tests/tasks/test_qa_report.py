@@ -82,7 +82,7 @@ def test_load_ground_truth_published_and_txt_db(tmp_path):
     db.write_text('{"qid": "v_a_1", "video_id": "v_a", "answer": "no", "answer_type": "Yes/No", "type": 3}\n'
                   '{"qid": 7, "answer": "cat"}\n')
     assert load_ground_truth(db) == [
-        {"qid": "v_a_1", "answer": "no", "answer_type": "Yes/No"},
+        {"qid": "v_a_1", "answer": "no", "answer_type": "Yes/No", "video_id": "v_a"},
         {"qid": 7, "answer": "cat", "answer_type": None},
     ]
     pub.write_text(json.dumps([{"answer": "no", "type": 12, "question_id": "v_a_1"}]))

@@ -364,3 +364,46 @@ def test_pretrained_layout_backbones_train_on_the_demo_data(data, tmp_path, back
     trained = {k: v for k, v in state["model"].items() if k.startswith("visual.backbone.")}
     assert trained.keys() == initial.keys() and trained
     assert any(not torch.equal(initial[k], trained[k]) for k in trained)  # the backbone is fine-tuned
+
+
+def test_evaluation_writes_every_answered_question_with_the_frames_the_model_saw(data, tmp_path):
+    from sparsevl.data.clips import fit_frame
+    from sparsevl.runner.evaluate import evaluate
+    from sparsevl.tasks.qa_report import normalize
+
+    cfg = from_dict(RunConfig, config_dict(data, tmp_path, max_steps=1, val_split=None))
+    train(cfg, progress=False)
+    result, files = evaluate(next((tmp_path / "ckpt").glob("*.pt")), "test")
+    examples = json.loads(files["examples"].read_text())
+    records = load_split(data["txt_db"], "test")
+    assert [(e["video_id"], e["text"], e["truth"]) for e in examples] == [
+        (r["video_id"], r["question"], r["answer"]) for r in records]
+    answers = {p["question_id"]: p["answer"] for p in json.loads(files["predictions"].read_text())}
+    assert [e["prediction"] for e in examples] == [answers[r["qid"]] for r in records]
+    assert all(e["correct"] == (normalize(e["prediction"]) == normalize(e["truth"])) for e in examples)
+    assert all(e["group"] == r["answer_type"] for e, r in zip(examples, records))
+    assert all(0 < e["score"] <= 1 and e["candidates"] == [] for e in examples)
+    rows = {r.name: r for r in task_report(cfg, "test", answers)}
+    assert sum(e["correct"] for e in examples) == rows["All"].correct
+
+    # the listed frames are those of the clips the model read, in order
+    task = build_task(cfg, ProblemLog())
+    dataset = task.dataset("test", train=False)
+    for index, (video_id, _) in enumerate(dataset.videos[:3]):
+        seen = dataset[index]["frames"].reshape(-1, cfg.img_size, cfg.img_size, 3)
+        listed = next(e["frames"] for e in examples if e["video_id"] == video_id)
+        assert len(listed) == cfg.inference_n_clips * cfg.model.num_frm
+        stored = task.data.vis_db.frames(video_id, listed)
+        assert np.array_equal(seen, np.stack([fit_frame(f, cfg.img_size) for f in stored]))
+
+    summary = json.loads(files["evaluation"].read_text())
+    assert summary["metrics"] == result.metrics and summary["table"] == result.table
+    assert (summary["split"], summary["step"], summary["headline"]) == ("test", 1, result.headline)
+
+
+def task_report(cfg: RunConfig, split: str, answers: dict):
+    from sparsevl.tasks.qa_report import accuracy_by_type
+
+    truth = [{"qid": r["qid"], "answer": r["answer"], "answer_type": r.get("answer_type")}
+             for r in load_split(cfg.txt_db, split)]
+    return accuracy_by_type(answers, truth).rows

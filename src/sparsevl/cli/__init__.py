@@ -18,9 +18,11 @@ from sparsevl.problems import UserError
 VERBS: dict[str, tuple[str, str]] = {
     "demo-data": ("sparsevl.cli.demo_data", "write synthetic shape videos with QA and captions"),
     "extract-frames": ("sparsevl.cli.extract_frames", "sample frames from videos into a vis_db"),
+    "vis-db": ("sparsevl.cli.vis_db", "index a folder of vis_db shards as one store"),
     "train": ("sparsevl.cli.train", "train a model from a JSON config"),
     "evaluate": ("sparsevl.cli.evaluate", "evaluate a checkpoint on a split"),
     "predict": ("sparsevl.cli.predict", "answer questions or score captions for one video file"),
+    "report": ("sparsevl.cli.report", "one HTML page of a run's results, curves and examples"),
     "demo": ("sparsevl.cli.demo", "the whole pipeline on synthetic data, on a CPU"),
 }
 USER_ERROR_STATUS = 2

@@ -1,4 +1,4 @@
-"""`sparsevl extract-frames VIDEO_DIR VIS_DB [--fps F | --num-frames N] [--max-size S] [--workers W]`"""
+"""`sparsevl extract-frames VIDEO_DIR|--video-list FILE VIS_DB [--shard I/N] [--fps F | --num-frames N] [--max-size S] [--workers W]`"""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from sparsevl.data.extract_frames import DEFAULT_VIDEO_TIMEOUT, check_options, extract_frames
+from sparsevl.data.shard_plan import Shard, read_video_list
 from sparsevl.data.video_io import DEFAULT_FPS, DEFAULT_MAX_SIZE, DEFAULT_QUALITY
 from sparsevl.video_ids import VIDEO_EXTENSIONS
 
@@ -14,11 +15,17 @@ from sparsevl.video_ids import VIDEO_EXTENSIONS
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     exts = ", ".join(e.lstrip(".") for e in VIDEO_EXTENSIONS)
     parser.description = (
-        f"Sample frames of every video file ({exts}) directly inside VIDEO_DIR (not subfolders) "
-        "into the LMDB vis_db VIS_DB; video id = file name without extension. Re-running resumes."
+        f"Sample frames of every video file ({exts}) directly inside VIDEO_DIR (not subfolders), or "
+        "listed in --video-list FILE, into the LMDB vis_db VIS_DB; video id = file name without "
+        "extension. Re-running resumes. With --shard I/N only shard I of N (by a hash of the video "
+        "id), for N machines each writing its own VIS_DB; `sparsevl vis-db index` then joins them."
     )
-    parser.add_argument("video_dir", metavar="VIDEO_DIR", type=Path)
+    parser.add_argument("video_dir", metavar="VIDEO_DIR", type=Path, nargs="?", help="folder of video files")
     parser.add_argument("vis_db", metavar="VIS_DB", type=Path, help="output folder (an LMDB)")
+    parser.add_argument("--video-list", type=Path, default=None, metavar="FILE",
+                        help="instead of VIDEO_DIR: a file of video paths, one per line (relative to its folder)")
+    parser.add_argument("--shard", default=None, metavar="I/N",
+                        help="extract only shard I of N (0 <= I < N), e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--fps", type=float, default=None, metavar="F",
@@ -53,17 +60,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sparsevl.data.video_io import find_videos
-    from sparsevl.problems import BadInputError
+    from sparsevl.problems import BadInputError, UserError
 
     check_options(args.fps, args.num_frames, args.max_size, args.quality)
-    if args.video_dir.is_dir() and not find_videos(args.video_dir):
-        print(f"extract-frames: no video files in {args.video_dir}", file=sys.stderr)
+    if (args.video_dir is None) == (args.video_list is None):
+        raise UserError("give VIDEO_DIR or --video-list FILE (one of them), then VIS_DB")
+    shard = Shard.parse(args.shard) if args.shard is not None else None
+    videos = read_video_list(args.video_list) if args.video_list is not None else None
+    source = args.video_list or args.video_dir
+    if (videos is not None and not videos) or (args.video_dir and args.video_dir.is_dir() and not find_videos(args.video_dir)):
+        print(f"extract-frames: no video files in {source}", file=sys.stderr)
         return 1
     try:
         summary = extract_frames(
             args.video_dir, args.vis_db, fps=args.fps, num_frames=args.num_frames,
             max_size=args.max_size, workers=args.workers, quality=args.quality,
-            on_error=args.on_error, video_timeout=args.video_timeout or None,
+            on_error=args.on_error, video_timeout=args.video_timeout or None, videos=videos, shard=shard,
         )
     except BadInputError as e:
         print(f"extract-frames: stopped (--on-error stop): {e}", file=sys.stderr)
@@ -73,5 +85,5 @@ def run(args: argparse.Namespace) -> int:
         print("\nextract-frames: interrupted; the videos stored so far are kept, re-run to resume",
               file=sys.stderr)
         return 130
-    print(summary)
+    print(f"shard {shard} of {source}: {summary}" if shard else summary)
     return 0

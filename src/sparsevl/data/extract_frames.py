@@ -1,4 +1,5 @@
-"""Sample frames of every video of a folder into a vis_db (`sparsevl extract-frames`).
+"""Sample frames of every video of a folder (or a list file) into a vis_db (`sparsevl extract-frames`),
+or of one shard of them (`shard_plan`).
 
 Worker processes decode videos in parallel (one video per task, a bounded number in flight); the
 main process is the only LMDB writer and writes each finished video in one transaction. Videos
@@ -34,6 +35,7 @@ from sparsevl.data.video_io import (
     find_videos,
     sample_video,
 )
+from sparsevl.data.shard_plan import Shard, claim_store
 from sparsevl.data.vis_db import RESERVED_IDS, SettingsMismatch, StoreSettings, VisDBWriter
 from sparsevl.problems import MissingInputError, ProblemLog, UserError
 
@@ -66,7 +68,7 @@ class ExtractSummary:
 
 
 def extract_frames(
-    video_dir: str | os.PathLike,
+    video_dir: str | os.PathLike | None,
     vis_db: str | os.PathLike,
     *,
     fps: float | None = None,
@@ -77,8 +79,11 @@ def extract_frames(
     on_error: str = "skip",
     progress: bool = True,
     video_timeout: float | None = DEFAULT_VIDEO_TIMEOUT,
+    videos: list[Path] | None = None,
+    shard: Shard | None = None,
 ) -> ExtractSummary:
-    """Sample every video in `video_dir` into the vis_db at `vis_db` (created if missing).
+    """Sample every video in `video_dir` (or the files `videos`, e.g. of a list file) into the
+    vis_db at `vis_db` (created if missing); with `shard`, only that shard's videos.
 
     Neither fps nor num_frames: fps=DEFAULT_FPS. workers=0 decodes in this process (no crash
     isolation, no timeout; handy for debugging). A video whose decoding takes longer than
@@ -91,8 +96,8 @@ def extract_frames(
     if fps is None and num_frames is None:
         fps = DEFAULT_FPS
     workers = default_workers() if workers is None else max(0, int(workers))
-    video_dir, vis_db = Path(video_dir), Path(vis_db)
-    if not video_dir.is_dir():
+    vis_db = Path(vis_db)
+    if videos is None and not (video_dir and Path(video_dir).is_dir()):
         raise MissingInputError(f"video folder not found: {video_dir}")
 
     settings = StoreSettings(
@@ -103,10 +108,12 @@ def extract_frames(
     )
     writer = VisDBWriter(vis_db, settings)  # checks the settings before anything else happens
     try:
+        claim_store(vis_db, shard)  # records the shard, or refuses a store of another one
         log_path = vis_db / LOG_NAME
         log_path.unlink(missing_ok=True)  # the log describes the latest run only
         problems = ProblemLog(log_path, on_error=on_error)
-        todo, skipped = _plan(find_videos(video_dir), writer, problems)
+        paths = find_videos(video_dir) if videos is None else list(videos)
+        todo, skipped = _plan(shard.select(paths) if shard else paths, writer, problems)
         bar = tqdm(
             total=len(todo) + skipped, initial=skipped, unit="video", desc="extract-frames",
             disable=not progress, dynamic_ncols=True,

@@ -1,9 +1,10 @@
 """Frame stores: where the datasets read a video's frames from.
 
-Three kinds implement `FrameStore`: `VisDB` (frames sampled by `sparsevl extract-frames`),
-`ClipBertVisDB` (ClipBERT's LMDB of whole video files, decoded at load time) and `InMemoryStore`
-(frames already decoded, e.g. the one video `sparsevl predict` answers). `open_vis_db` opens the
-right one of the first two for a path.
+Four kinds implement `FrameStore`: `VisDB` (frames sampled by `sparsevl extract-frames`),
+`ClipBertVisDB` (ClipBERT's LMDB of whole video files, decoded at load time), `ShardedStore`
+(several `VisDB`s read as one: the shards of an extraction) and `InMemoryStore` (frames already
+decoded, e.g. the one video `sparsevl predict` answers). `open_vis_db` opens the right one of the
+first three for a run config's `vis_db`: a store, a list of stores, or a folder of shards.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Protocol
 import numpy as np
 
 from sparsevl.data.clipbert_vis_db import ClipBertVisDB
+from sparsevl.data.shard_plan import read_shard
+from sparsevl.data.sharded_store import MissingShardError, ShardedStore, is_shard_folder, open_shards
 from sparsevl.data.vis_db import VideoMeta, VideoNotFound, VisDB
 
 
@@ -33,14 +36,22 @@ class FrameStore(Protocol):
 
 
 def open_vis_db(
-    path: str | os.PathLike,
+    path: str | os.PathLike | Sequence[str | os.PathLike],
     *,
     fps: float | None = None,
     num_frames: int | None = None,
     max_size: int | None = None,
-) -> VisDB | ClipBertVisDB:
-    """Our `VisDB` if the store has our `__settings__` record, else a `ClipBertVisDB` sampled with
-    the given options (which a `VisDB` does not need: its frames were sampled at extraction)."""
+) -> VisDB | ClipBertVisDB | ShardedStore:
+    """A list of stores, or a folder with the manifest of `sparsevl vis-db index`: one
+    `ShardedStore` (checked for videos in two shards, different settings, missing shards; one
+    shard of several alone is an error too). One store: our `VisDB` if it has our `__settings__` record, else a `ClipBertVisDB` sampled with the
+    given options (which a `VisDB` does not need: its frames were sampled at extraction)."""
+    if isinstance(path, (list, tuple)) or is_shard_folder(path):
+        return open_shards(path)
+    shard = read_shard(path)
+    if shard is not None and shard.count > 1:
+        raise MissingShardError(f"the vis_db at {path} is shard {shard} alone: give the folder of all {shard.count} "
+                                "shards (indexed by `sparsevl vis-db index`) or the list of them")
     ours = VisDB(path)  # raises MissingInputError if there is no LMDB at `path`
     if ours.settings() is not None:
         return ours

@@ -5,6 +5,8 @@
     DIR/txt_db/         questions converted by `txt_db_tools.activitynet_qa`        (video_qa)
     DIR/txt_db_ret/     captions converted by `txt_db_tools.activitynet_captions`   (retrieval)
     DIR/runs/NAME/      the training run of config NAME, with results/ for the held-out split
+    DIR/report.html     the run's report (results, curves, examples with their frames), beside the
+                        other runs of the same task in DIR/runs
 """
 
 from __future__ import annotations
@@ -49,11 +51,12 @@ def run_recipe(recipe: Recipe, out: Path, options: DemoOptions) -> int:
     ])
     if cfg.task != recipe.task:
         raise UserError(f"{config} is a {cfg.task} config; this demo trains {recipe.task} (--task {cfg.task}?)")
-    stages = st.Stages(5)
+    stages = st.Stages(6)
     st.demo_data(out / "data", options.num_videos or DEMO_VIDEOS, options.seed, stages)
     st.frames(out / "data" / "videos", out / "vis_db", stages)
     st.annotations(recipe.converter, out / "data" / recipe.annotations, out / recipe.txt_db, stages)
     checkpoint = st.training(cfg, stages)
     st.evaluation(checkpoint, recipe.held_out, stages)
+    st.report(Path(cfg.output_dir), recipe.held_out, out / "report.html", stages)
     stages.finish()
     return 0

@@ -12,18 +12,21 @@ from sparsevl.config import load_config
 from sparsevl.configs import config_file
 from sparsevl.data.demo_data import DemoSpec, generate
 from sparsevl.data.extract_frames import extract_frames
+from sparsevl.report import report_runs
+from sparsevl.report.run_folder import evaluations
 from sparsevl.runner.checkpoint import latest_checkpoint
 from sparsevl.runner.evaluate import evaluate
 from sparsevl.runner.train import train
 from sparsevl.tasks.config import RunConfig
 from sparsevl.tasks.protocol import Evaluation
+from sparsevl.txt_db import read_json
 
 FRAMES_PER_VIDEO = 12  # stored frames per demo video (3 s): the sparse sampler picks from these
 FRAME_SIZE = 64
 
 
 class Stages:
-    """Numbered progress lines ("[2/5] frames -> DIR") and the demo's total time."""
+    """Numbered progress lines ("[2/6] frames -> DIR") and the demo's total time."""
 
     def __init__(self, total: int):
         self.total, self.done, self.start = total, 0, time.time()
@@ -77,3 +80,14 @@ def evaluation(checkpoint: Path, split: str, stages: Stages) -> Evaluation:
     for name, path in files.items():
         print(f"{name}: {path}")
     return result
+
+
+def report(run_dir: Path, split: str, out: Path, stages: Stages) -> Path:
+    """The run's HTML report, beside the other runs of the same task in the same folder that were
+    evaluated on `split` (e.g. the `mean` demo beside the `concat` one)."""
+    task = read_json(run_dir / "config.json").get("task")
+    others = [d for d in sorted(run_dir.parent.iterdir())
+              if d != run_dir and (d / "config.json").is_file() and read_json(d / "config.json").get("task") == task
+              and any(s == split for s, _, _ in evaluations(d))]
+    stages.next(f"report -> {out}" + (f" (beside {', '.join(d.name for d in others)})" if others else ""))
+    return report_runs(run_dir, out, compare=others, split=split)

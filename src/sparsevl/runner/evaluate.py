@@ -28,6 +28,13 @@ def evaluate(
     model = restored.model.to(device)
     result = restored.task.evaluate(model, split, device, autocast_factory(cfg.amp, device), Dist())
     files = dict(result.files)
+    reserved = {"evaluation", "examples"} & set(files)
+    if reserved:
+        raise ValueError(f"task {cfg.task!r} names a result file {sorted(reserved)[0]!r}, which evaluate writes itself")
+    # what every task has, for readers that know no task (the run report): the metrics, the
+    # headline and the printed table
+    files["evaluation"] = {"split": split, "step": restored.step, "headline": result.headline,
+                           "metrics": result.metrics, "table": result.table}
     if result.examples:
         files["examples"] = [dataclasses.asdict(e) for e in result.examples]
     paths = {}

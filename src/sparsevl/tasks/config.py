@@ -71,7 +71,9 @@ class ClassificationConfig:
 class RunConfig:
     task: str = "video_qa"  # a registry name (sparsevl.tasks.registry) or module:Class
     txt_db: str = ""  # folder with {split}.jsonl (and ans2label.json for video_qa)
-    vis_db: str = ""  # LMDB written by `sparsevl extract-frames`
+    # LMDB written by `sparsevl extract-frames`; or a list of them, or a folder of shards with the
+    # manifest of `sparsevl vis-db index`, read as one store
+    vis_db: str | list[str] = ""
     output_dir: str = ""  # the run folder: config.json, log.jsonl, tb/, ckpt/, results/
     train_split: str = "train"
     val_split: str | None = "val"  # None: no periodic validation

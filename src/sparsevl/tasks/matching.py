@@ -31,10 +31,17 @@ from sparsevl.tables import format_table
 from sparsevl.data.skipping import report_skipped
 from sparsevl.tasks.common import RunData, eval_loader, evaluating, to_device
 from sparsevl.tasks.config import RunConfig
-from sparsevl.tasks.protocol import Evaluation, Prediction
-from sparsevl.tasks.retrieval_metrics import format_retrieval_table, retrieval_metrics, topk_metrics
+from sparsevl.tasks.protocol import Evaluation, Example, Prediction
+from sparsevl.tasks.retrieval_metrics import (
+    format_retrieval_table,
+    retrieval_metrics,
+    text_to_video_ranks,
+    topk_metrics,
+    topk_ranks,
+)
 
 TEXTS_PER_BATCH = 256  # texts per dual-encoder forward at evaluation
+SHOWN_CANDIDATES = 5  # best-scored videos kept per caption in the evaluation's examples
 
 
 class _MatchingTask:
@@ -58,6 +65,11 @@ class _MatchingTask:
         return model.itm_logits(
             batch["input_ids"], batch["attention_mask"], clips[batch["video_index"]], self.cfg.score_agg_func
         )
+
+    def seen_frames(self, video_ids) -> dict[str, list[int]]:
+        """The stored frames evaluation reads of each video (every clip's, in order)."""
+        clips = self.data.clip_reader(train=False)
+        return {v: [i for clip in clips.video_clip_indices(v) for i in clip] for v in dict.fromkeys(video_ids)}
 
     def predict(self, model, store: FrameStore, video_id: str, texts: list[str], device: torch.device) -> Prediction:
         """Every text scored against the video by the cross-encoder and the dual encoder."""
@@ -175,9 +187,12 @@ class RetrievalTask(_MatchingTask):
             candidates = torch.tensor(dist.gather_lists(candidates.cpu().tolist()), dtype=torch.long).view(len(records), -1)
             metrics = topk_metrics(candidates, scores, text_to_video, len(video_ids), missing["missing_texts"])
             files["topk"] = {"indices": candidates.tolist(), "scores": scores.tolist()}
+            ranks, found = topk_ranks(candidates, scores, text_to_video, len(video_ids))
+            ranks = [int(r) if f else None for r, f in zip(ranks, found)]
         else:
             metrics = retrieval_metrics(scores, text_to_video, **missing)
             files["scores"] = scores.tolist()
+            ranks = text_to_video_ranks(scores, text_to_video).tolist()
         flat = {f"{d}_{name}": value for d in ("t2v", "v2t") if d in metrics for name, value in metrics[d].items()
                 if isinstance(value, (int, float))}
         note = (f"\n{missing['missing_texts']} caption(s) of {missing['missing_videos']} missing or unreadable "
@@ -188,7 +203,28 @@ class RetrievalTask(_MatchingTask):
             table=f"{rc.eval_mode}: {len(all_records)} captions x {len(split_videos)} videos\n"
                   + format_retrieval_table(metrics) + note,
             files={f"retrieval_{rc.eval_mode}": {"split": split, "mode": rc.eval_mode, "metrics": metrics, **files}},
+            examples=self.examples(records, video_ids, scores, candidates, ranks),
         )
+
+    def examples(self, records: list[dict], video_ids: list[str], scores: torch.Tensor,
+                 candidates: torch.Tensor | None, ranks: list[int | None]) -> list[Example]:
+        """Every caption with its video's frames and its best-scored videos; grouped by the rank of
+        its own video. `scores[t, j]` is caption t's score of video `candidates[t, j]` (of video
+        j when every video was scored); `ranks[t]`: its video's rank (None: not among the scored)."""
+        frames = self.seen_frames(video_ids)
+        k = min(SHOWN_CANDIDATES, scores.shape[1])
+        best = scores.topk(k, dim=1)
+        chosen = best.indices if candidates is None else candidates.gather(1, best.indices)
+        out = []
+        for r, rank, top, top_scores in zip(records, ranks, chosen.tolist(), best.values.tolist()):
+            shown = [{"video_id": video_ids[v], "score": round(s, 4), "frames": frames[video_ids[v]]}
+                     for v, s in zip(top, top_scores)]
+            out.append(Example(
+                video_id=r["video_id"], frames=frames[r["video_id"]], text=r["caption"],
+                prediction=shown[0]["video_id"], truth=r["video_id"], correct=rank == 1,
+                score=shown[0]["score"], group=_rank_group(rank, scores.shape[1]), candidates=shown,
+            ))
+        return out
 
     def _encode_videos(self, model, video_ids: list[str], split: str, device, need_embedding: bool):
         """Every video's clips through the visual tower once: the ids of the videos that could be
@@ -231,6 +267,16 @@ class RetrievalTask(_MatchingTask):
             scores.append(model.match_score(logits.float()))
         flat = torch.cat(scores) if scores else torch.zeros(0)
         return flat.view(n_texts, n_cand)
+
+
+def _rank_group(rank: int | None, scored: int) -> str:
+    """The bucket of a caption's own video in its ranking, as R@1/5/10 count them."""
+    if rank is None:
+        return f"not in the top {scored}"
+    for low, high in ((1, 1), (2, 5), (6, 10)):
+        if rank <= high:
+            return f"rank {rank}" if low == high else f"rank {low}-{high}"
+    return "rank > 10"
 
 
 class MultipleChoiceTask(_MatchingTask):
@@ -277,6 +323,7 @@ class MultipleChoiceTask(_MatchingTask):
         not_in_store = len(self.data.records(split)) - len(dataset)
         unanswered = not_in_store + len(dist.gather_lists(skipped))
         total = len(predictions) + unanswered  # a question that could not be answered is wrong
+        examples = self.examples(dataset.records, predictions)
         correct = sum(p["answer"] == p["truth"] for p in predictions)
         accuracy = 100.0 * correct / total if total else 0.0
         table = format_table(("Split", "Accuracy", "Correct", "Total"), [(split, f"{accuracy:.2f}", str(correct), str(total))])
@@ -288,4 +335,22 @@ class MultipleChoiceTask(_MatchingTask):
             table=table,
             files={"predictions": predictions, "accuracy": {"split": split, "accuracy": accuracy, "correct": correct,
                                                             "total": total, "unanswered": unanswered}},
+            examples=examples,
         )
+
+    def examples(self, records: list[dict], predictions: list[dict]) -> list[Example]:
+        """Every answered question: its options as the text, the chosen and the right option."""
+        frames = self.seen_frames(r["video_id"] for r in records)
+        by_qid = {str(r["qid"]): r for r in records}
+        out = []
+        for p in predictions:
+            r = by_qid[str(p["qid"])]
+            options = option_texts(r)
+            question = (r.get("question") or "").strip()
+            out.append(Example(
+                video_id=r["video_id"], frames=frames[r["video_id"]],
+                text=(f"{question}: " if question else "") + " | ".join(map(str, r["options"])),
+                prediction=options[p["answer"]], truth=options[p["truth"]], correct=p["answer"] == p["truth"],
+                score=round(p["scores"][p["answer"]], 4),
+            ))
+        return out

@@ -167,7 +167,8 @@ def _field(path: Path, i: int, rec: Any, names: tuple[str, ...], types: tuple[ty
 
 def load_ground_truth(path: str | os.PathLike) -> list[dict]:
     """Ground truth as [{qid, answer, answer_type?}], from a published ActivityNet-QA answers file
-    ({answer, type, question_id}) or a txt_db split (.jsonl or JSON list of {qid, answer, ...})."""
+    ({answer, type, question_id}) or a txt_db split (.jsonl or JSON list of {qid, answer, ...},
+    whose `question` and `video_id` are kept too)."""
     path = Path(path)
     data = _load_records(path)
     if not isinstance(data, list):
@@ -187,7 +188,11 @@ def load_ground_truth(path: str | os.PathLike) -> list[dict]:
             atype = ANET_TYPES[code]
         else:
             atype = None
-        gt.append({"qid": qid, "answer": answer, "answer_type": atype})
+        record = {"qid": qid, "answer": answer, "answer_type": atype}
+        for name in ("question", "video_id"):  # txt_db records: shown by eval_res.py --html
+            if isinstance(rec.get(name), str):
+                record[name] = rec[name]
+        gt.append(record)
     return gt
 
 

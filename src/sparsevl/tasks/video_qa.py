@@ -15,8 +15,8 @@ from sparsevl.problems import ProblemLog, UserError
 from sparsevl.data.skipping import report_skipped
 from sparsevl.tasks.common import RunData, eval_loader, evaluating, to_device
 from sparsevl.tasks.config import RunConfig
-from sparsevl.tasks.protocol import Evaluation, Prediction
-from sparsevl.tasks.qa_report import Report, accuracy_by_type, format_report
+from sparsevl.tasks.protocol import Evaluation, Example, Prediction
+from sparsevl.tasks.qa_report import NO_TYPE, Report, accuracy_by_type, format_report, normalize
 from sparsevl.tables import format_table
 from sparsevl.txt_db import load_ans2label
 
@@ -60,8 +60,9 @@ class VideoQATask:
         return {"loss": F.cross_entropy(logits.float(), labels, ignore_index=IGNORE_LABEL)}
 
     def answers(self, model, split: str, device: torch.device, autocast, dist: Dist) -> list[dict]:
-        """ActivityNet-QA's prediction format: [{"question_id", "answer"}], answers from `inference_n_clips`.
-        Under several processes each answers its share of the videos and all get every prediction."""
+        """[{"question_id", "answer", "score"}] (ActivityNet-QA's format, plus the answer's
+        probability), answers from `inference_n_clips`. Under several processes each answers its
+        share of the videos and all get every prediction."""
         dataset = self.dataset(split, train=False)
         dataset = Subset(dataset, dist.shard(list(range(len(dataset)))))
         loader = eval_loader(dataset, self.cfg.val_batch_size, self.collator, self.cfg.num_workers)
@@ -73,8 +74,9 @@ class VideoQATask:
                 batch = to_device(batch, device)
                 with autocast():
                     logits = self.logits(model, batch)
-                for qid, label in zip(batch["qids"], logits.argmax(-1).tolist()):
-                    predictions.append({"question_id": qid, "answer": self.label2ans[label]})
+                best = logits.float().softmax(-1).max(-1)
+                for qid, label, score in zip(batch["qids"], best.indices.tolist(), best.values.tolist()):
+                    predictions.append({"question_id": qid, "answer": self.label2ans[label], "score": score})
         return dist.gather_lists(predictions)
 
     def report(self, split: str, predictions: list[dict]) -> Report:
@@ -94,8 +96,30 @@ class VideoQATask:
             metrics={r.name: r.accuracy for r in report.rows if r.total} | {"unanswered": unanswered},
             headline=f"All {report.row('All').accuracy:.2f}",
             table=format_report(report) + note,
-            files={"predictions": predictions, "accuracy": {"split": split, **report.to_dict()}},
+            files={"predictions": [{"question_id": p["question_id"], "answer": p["answer"]} for p in predictions],
+                   "accuracy": {"split": split, **report.to_dict()}},
+            examples=self.examples(split, predictions),
         )
+
+    def examples(self, split: str, predictions: list[dict]) -> list[Example]:
+        """Every answered question with the frames the model saw, grouped by question type."""
+        clips = self.data.clip_reader(train=False)
+        by_qid = {str(p["question_id"]): p for p in predictions}
+        frames: dict[str, list[int]] = {}  # inference clips depend on the video only
+        out = []
+        for r in self.data.records(split):
+            p = by_qid.get(str(r["qid"]))
+            if p is None:  # its video has no frames: reported when the dataset was built
+                continue
+            if r["video_id"] not in frames:
+                frames[r["video_id"]] = [i for clip in clips.video_clip_indices(r["video_id"]) for i in clip]
+            out.append(Example(
+                video_id=r["video_id"], frames=frames[r["video_id"]], text=r["question"],
+                prediction=p["answer"], truth=str(r["answer"]),
+                correct=normalize(p["answer"]) == normalize(r["answer"]), score=round(p["score"], 4),
+                group=NO_TYPE if r.get("answer_type") is None else str(r["answer_type"]),
+            ))
+        return out
 
     def predict(self, model, store: FrameStore, video_id: str, texts: list[str], device: torch.device) -> Prediction:
         if not texts:
