@@ -7,19 +7,23 @@
 #   bash scripts/build_image.sh --cpu-test             build the CPU image and check it (below)
 #
 # --cpu-test builds the same Dockerfile for the CPU: on a local Debian 12 base (mmdebstrap), with
-# the CPU torch wheel that the host's pip finds, with buildah; then runs, inside the image,
-# `horovodrun --check-build`, `sparsevl demo` on 40 videos, a 2-process `horovodrun` training on
-# the demo's data and tests/test_container.py, and on the host the test that starts the image with
-# `launch_container.sh` and podman. It prints each step's wall time and stops with a non-zero exit
-# status at the first failure. It needs root: it installs buildah, podman, runc and mmdebstrap
-# with apt when they are missing, and runs buildah and podman rootful.
+# the CPU torch wheel that the host's pip finds, with buildah. Then it runs, in the image,
+# `horovodrun --check-build` and tests/test_container.py; through launch_container.sh (podman, no
+# GPU), `sparsevl demo` on 40 videos and a 2-process `horovodrun` training on the demo's data; and
+# on the host, the test that checks launch_container.sh's mounts and the owner of the files it
+# writes. It prints each step's wall time and stops with a non-zero exit status at the first
+# failure. It needs root: it installs buildah, podman, runc and mmdebstrap with apt when they are
+# missing, and runs buildah and podman rootful.
 #
 # Environment:
 #   SPARSEVL_IMAGE         the image's tag (default: sparsevl:latest; with --cpu-test: sparsevl:cpu-test)
 #   SPARSEVL_BUILDER       docker or buildah (default: docker when `docker info` answers, else buildah)
-#   SPARSEVL_CPU_TEST_DIR  --cpu-test's working folder: wheelhouse and container storage (default:
-#                          /var/tmp/sparsevl-cpu-test). Kept between runs, so that the next build
-#                          reuses the base image and the cached layers (Horovod's build above all).
+#   SPARSEVL_CPU_TEST_DIR  --cpu-test's working folder: wheelhouse, container storage and the
+#                          launched runs' OUTPUT (default: /var/tmp/sparsevl-cpu-test). Kept between
+#                          runs, so that the next build reuses the base image and the cached layers
+#                          (Horovod's build above all).
+#   SPARSEVL_STORAGE_DRIVER  --cpu-test's storage driver: overlay or vfs (default: overlay when the
+#                          kernel mounts it in that folder, else vfs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -224,10 +228,10 @@ build_cpu_image() {
     buildah rmi --prune >/dev/null || true
 }
 
-# in_image COMMAND...: runs COMMAND in a new container of the image, as the image's user, with the
-# check's folder at /storage (so that the steps share the demo's data) and the wheelhouse mounted.
+# in_image COMMAND...: runs COMMAND in a new container of the image as it is (its own copy of the
+# sources, its user), with the wheelhouse mounted.
 in_image() {
-    podman run --rm -v "$RUN_STORAGE:/storage" -v "$WHEELS:$WHEELS_MOUNT:ro" "$TAG" "$@"
+    podman run --rm -v "$WHEELS:$WHEELS_MOUNT:ro" "$TAG" "$@"
 }
 
 container_tests_in_image() {
@@ -237,8 +241,14 @@ container_tests_in_image() {
         && PYTHONPATH=/tmp/pytest:\$PYTHONPATH python -m pytest -q -p no:cacheprovider tests/test_container.py"
 }
 
+# launch ARGUMENT...: launch_container.sh as a user runs it (podman, no GPU), printed first.
+launch() {
+    log "+ SPARSEVL_ENGINE=podman SPARSEVL_IMAGE=$TAG CUDA_VISIBLE_DEVICES= bash launch_container.sh $*"
+    SPARSEVL_ENGINE=podman SPARSEVL_IMAGE=$TAG CUDA_VISIBLE_DEVICES='' bash launch_container.sh "$@"
+}
+
 launch_test_on_host() {
-    SPARSEVL_TEST_IMAGE=$1 python -m pytest -q -p no:cacheprovider \
+    SPARSEVL_TEST_IMAGE=$TAG python -m pytest -q -p no:cacheprovider \
         tests/test_container.py::test_launch_runs_the_image_with_podman
 }
 
@@ -247,7 +257,6 @@ cpu_test() {
     local dir=${SPARSEVL_CPU_TEST_DIR:-/var/tmp/sparsevl-cpu-test}
     TAG=${SPARSEVL_IMAGE:-sparsevl:cpu-test}
     WHEELS=$dir/wheels
-    RUN_STORAGE=$dir/run
     trap 'report_times $?' EXIT
 
     step "install buildah, podman, runc, mmdebstrap" install_missing_packages
@@ -255,21 +264,20 @@ cpu_test() {
     step "Debian 12 base image" make_base_image
     step "wheelhouse" fill_wheelhouse "$WHEELS"
     step "build $TAG from $DOCKERFILE" build_cpu_image "$TAG" "$WHEELS"
-
-    # A fresh /storage for this check, owned by the image's user (uid 1000, docker/Dockerfile).
-    rm -rf "$RUN_STORAGE"
-    mkdir -p "$RUN_STORAGE"
-    chown 1000:1000 "$RUN_STORAGE"
     step "in the image: horovodrun --check-build" in_image horovodrun --check-build
-    step "in the image: sparsevl demo (40 videos, 2 steps)" \
-        in_image sparsevl demo --out /storage/demo --num-videos 40 --max_steps 2
-    step "in the image: horovodrun -np 2 training (4 steps)" \
-        in_image horovodrun -np 2 -H localhost:2 --gloo \
-        sparsevl train --config configs/container/demo_qa.json \
-        --txt_db /storage/demo/txt_db --vis_db /storage/demo/vis_db --output_dir /storage/horovod_qa \
-        --max_steps 4
     step "in the image: tests/test_container.py" container_tests_in_image
-    step "on the host: launch_container.sh with podman" launch_test_on_host "$TAG"
+
+    # The demo and a 2-process training as a user runs them (docs/distributed.md), with fresh
+    # folders: OUTPUT gets the demo's data, then is mounted again with it as TXT_DB and VIS_DB.
+    local out=$dir/output empty=$dir/empty
+    rm -rf "$out" "$empty"
+    mkdir -p "$out" "$empty"
+    step "launch_container.sh: sparsevl demo (40 videos, 2 steps)" \
+        launch "$empty" "$empty" "$out" "$empty" sparsevl demo --out /storage/demo --num-videos 40 --max_steps 2
+    step "launch_container.sh: horovodrun -np 2 training (4 steps)" \
+        launch "$out/demo/txt_db" "$out/demo/vis_db" "$out" "$empty" \
+        horovodrun -np 2 -H localhost:2 --gloo sparsevl train --config configs/container/demo_qa.json --max_steps 4
+    step "on the host: launch_container.sh mounts and file owner" launch_test_on_host
 }
 
 if [[ ${1:-} == --cpu-test ]]; then
