@@ -19,13 +19,14 @@
 #   SPARSEVL_IMAGE         the image's tag (default: sparsevl:latest; with --cpu-test: sparsevl:cpu-test)
 #   SPARSEVL_BUILDER       docker or buildah (default: docker when `docker info` answers, else buildah)
 #   SPARSEVL_CPU_TEST_DIR  --cpu-test's working folder: wheelhouse, container storage and the
-#                          launched runs' OUTPUT (default: /var/tmp/sparsevl-cpu-test). Kept between
+#                          launched runs (runs/, default: /var/tmp/sparsevl-cpu-test). Kept between
 #                          runs, so that the next build reuses the base image and the cached layers
 #                          (Horovod's build above all).
 #   SPARSEVL_STORAGE_DRIVER  --cpu-test's storage driver: overlay or vfs (default: overlay when the
 #                          kernel mounts it in that folder, else vfs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
 
 DOCKERFILE=docker/Dockerfile
 BASE_IMAGE=localhost/sparsevl-base:bookworm
@@ -241,10 +242,12 @@ container_tests_in_image() {
         && PYTHONPATH=/tmp/pytest:\$PYTHONPATH python -m pytest -q -p no:cacheprovider tests/test_container.py"
 }
 
-# launch ARGUMENT...: launch_container.sh as a user runs it (podman, no GPU), printed first.
+# launch ARGUMENT...: launch_container.sh as a user runs it (podman, no GPU), from the check's
+# folder, so that the relative folders are those of docs/distributed.md; printed first.
 launch() {
-    log "+ SPARSEVL_ENGINE=podman SPARSEVL_IMAGE=$TAG CUDA_VISIBLE_DEVICES= bash launch_container.sh $*"
-    SPARSEVL_ENGINE=podman SPARSEVL_IMAGE=$TAG CUDA_VISIBLE_DEVICES='' bash launch_container.sh "$@"
+    log "+ (in $CHECK_DIR) SPARSEVL_ENGINE=podman SPARSEVL_IMAGE=$TAG CUDA_VISIBLE_DEVICES= bash launch_container.sh $*"
+    (cd "$CHECK_DIR" && SPARSEVL_ENGINE=podman SPARSEVL_IMAGE=$TAG CUDA_VISIBLE_DEVICES='' \
+        bash "$ROOT/launch_container.sh" "$@")
 }
 
 launch_test_on_host() {
@@ -267,15 +270,16 @@ cpu_test() {
     step "in the image: horovodrun --check-build" in_image horovodrun --check-build
     step "in the image: tests/test_container.py" container_tests_in_image
 
-    # The demo and a 2-process training as a user runs them (docs/distributed.md), with fresh
-    # folders: OUTPUT gets the demo's data, then is mounted again with it as TXT_DB and VIS_DB.
-    local out=$dir/output empty=$dir/empty
-    rm -rf "$out" "$empty"
-    mkdir -p "$out" "$empty"
+    # The demo and a 2-process training as a user runs them (docs/distributed.md), in fresh
+    # folders: OUTPUT gets the demo's data, then is mounted again with its stores as TXT_DB and VIS_DB.
+    CHECK_DIR=$dir
+    rm -rf "$dir/runs"
+    mkdir -p "$dir/runs/container" "$dir/runs/empty"
     step "launch_container.sh: sparsevl demo (40 videos, 2 steps)" \
-        launch "$empty" "$empty" "$out" "$empty" sparsevl demo --out /storage/demo --num-videos 40 --max_steps 2
+        launch runs/empty runs/empty runs/container runs/empty \
+        sparsevl demo --out /storage/demo --num-videos 40 --max_steps 2
     step "launch_container.sh: horovodrun -np 2 training (4 steps)" \
-        launch "$out/demo/txt_db" "$out/demo/vis_db" "$out" "$empty" \
+        launch runs/container/demo/txt_db runs/container/demo/vis_db runs/container runs/empty \
         horovodrun -np 2 -H localhost:2 --gloo sparsevl train --config configs/container/demo_qa.json --max_steps 4
     step "on the host: launch_container.sh mounts and file owner" launch_test_on_host
 }
