@@ -1,9 +1,12 @@
-"""The container tooling: launch_container.sh, docker/Dockerfile and scripts/install_horovod.sh.
+"""The container tooling: launch_container.sh, docker/Dockerfile, scripts/build_image.sh and
+scripts/install_horovod.sh.
 
-No Docker engine is needed: launch_container.sh runs against a stand-in `docker` that records its
-arguments, the Dockerfile is linted (hadolint, when installed) and parsed, and the Horovod install
-script's steps run on a fake sdist and a fake interpreter. The Horovod smoke test runs only where
-Horovod is installed (`bash scripts/install_horovod.sh`).
+Most tests need no container engine: launch_container.sh runs against a stand-in `docker` or
+`podman` that records its arguments, the Dockerfile is linted (hadolint, when installed) and
+parsed, and the Horovod install script's steps run on a fake sdist and a fake interpreter. Two run
+the real thing: the Horovod smoke test where Horovod is installed (`bash scripts/install_horovod.sh`),
+and launch_container.sh with podman against a built image, when SPARSEVL_TEST_IMAGE names one
+(`bash scripts/build_image.sh --cpu-test` builds the CPU image and runs that test).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / "launch_container.sh"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 INSTALL_HOROVOD = ROOT / "scripts" / "install_horovod.sh"
+BUILD_IMAGE = ROOT / "scripts" / "build_image.sh"
 # The mount points launch_container.sh uses, by argument.
 MOUNTS = {"TXT_DB": "/txt", "VIS_DB": "/vis", "OUTPUT": "/storage", "PRETRAINED": "/pretrain"}
 READ_ONLY = {"TXT_DB", "VIS_DB", "PRETRAINED"}
@@ -31,18 +35,21 @@ READ_ONLY = {"TXT_DB", "VIS_DB", "PRETRAINED"}
 # --- launch_container.sh ------------------------------------------------------------------------
 
 
-class FakeDocker:
-    """A `docker` executable first on PATH that records its arguments (NUL-separated)."""
+class FakeEngine:
+    """A `docker` (or `podman`) executable first on PATH that records its arguments (NUL-separated)."""
 
-    def __init__(self, tmp_path: Path):
-        self.bin = tmp_path / "bin"
+    def __init__(self, tmp_path: Path, name: str = "docker"):
+        self.bin = tmp_path / f"{name}_bin"
         self.bin.mkdir()
-        self.record = tmp_path / "docker_argv"
-        script = self.bin / "docker"
+        self.record = tmp_path / f"{name}_argv"
+        script = self.bin / name
         script.write_text(f"#!/bin/sh\nprintf '%s\\0' \"$@\" > {shlex.quote(str(self.record))}\n")
         script.chmod(0o755)
-        self.env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "SPARSEVL_IMAGE")}
+        hidden = ("CUDA_VISIBLE_DEVICES", "SPARSEVL_IMAGE", "SPARSEVL_ENGINE")
+        self.env = {k: v for k, v in os.environ.items() if k not in hidden}
         self.env["PATH"] = f"{self.bin}{os.pathsep}{self.env.get('PATH', '')}"
+        if name != "docker":
+            self.env["SPARSEVL_ENGINE"] = name
 
     @property
     def called(self) -> bool:
@@ -51,10 +58,21 @@ class FakeDocker:
     def argv(self) -> list[str]:
         return self.record.read_text().split("\0")[:-1]
 
+    def fake_id(self, uid: int) -> None:
+        """Make `id -u` and `id -g` answer uid, as for a caller with that id."""
+        script = self.bin / "id"
+        script.write_text(f"#!/bin/sh\necho {uid}\n")
+        script.chmod(0o755)
+
 
 @pytest.fixture
-def docker(tmp_path) -> FakeDocker:
-    return FakeDocker(tmp_path)
+def docker(tmp_path) -> FakeEngine:
+    return FakeEngine(tmp_path)
+
+
+@pytest.fixture
+def podman(tmp_path) -> FakeEngine:
+    return FakeEngine(tmp_path, "podman")
 
 
 @pytest.fixture
@@ -67,11 +85,11 @@ def folders(tmp_path) -> dict[str, Path]:
     return out
 
 
-def launch(args, docker: FakeDocker, cwd=None, **env) -> subprocess.CompletedProcess:
+def launch(args, engine: FakeEngine, cwd=None, stdin=subprocess.DEVNULL, **env) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["bash", str(LAUNCH), *map(str, args)],
-        env={**docker.env, **env}, cwd=cwd, capture_output=True, text=True,
-        stdin=subprocess.DEVNULL, timeout=60,
+        env={**engine.env, **env}, cwd=cwd, capture_output=True, text=True,
+        stdin=stdin, timeout=60,
     )
 
 
@@ -92,7 +110,8 @@ def test_launch_mounts_and_defaults(docker, folders, tmp_path):
     assert res.returncode == 0, res.stderr
     argv = docker.argv()
     assert argv[0] == "run"
-    assert {"--rm", "-it", "--ipc=host"} <= set(argv)
+    assert {"--rm", "-i", "--ipc=host"} <= set(argv)
+    assert "-it" not in argv  # stdin is not a terminal here: `docker run -t` would fail
     vols = volumes(argv)
     for name, dst in MOUNTS.items():
         src = folders[name].resolve()
@@ -120,6 +139,59 @@ def test_launch_image_override_and_command(docker, folders):
     argv = docker.argv()
     assert argv[-4:] == ["me/sparsevl:dev", "python", "-c", "print('hi there')"]
     assert "sparsevl:latest" not in argv
+
+
+def test_launch_gives_a_terminal_only_when_there_is_one(docker, folders):
+    main, terminal = os.openpty()
+    try:
+        res = launch(folders.values(), docker, stdin=terminal)
+    finally:
+        os.close(main)
+        os.close(terminal)
+    assert res.returncode == 0, res.stderr
+    assert "-it" in docker.argv()
+
+
+def test_launch_without_gpus_passes_no_gpu_option(docker, folders):
+    # An empty CUDA_VISIBLE_DEVICES means no GPU, as CUDA reads it.
+    res = launch(folders.values(), docker, CUDA_VISIBLE_DEVICES="")
+    assert res.returncode == 0, res.stderr
+    argv = docker.argv()
+    assert "--gpus" not in argv and "--device" not in argv
+    # "void", not "all" as the CUDA base image sets it, so that an NVIDIA default runtime adds none
+    assert "NVIDIA_VISIBLE_DEVICES=void" in option(argv, "-e")
+
+
+@pytest.mark.parametrize(("visible", "devices"), [
+    (None, ["nvidia.com/gpu=all"]),
+    ("1,3", ["nvidia.com/gpu=1", "nvidia.com/gpu=3"]),
+    ("", []),
+])
+def test_launch_with_podman_selects_gpus_by_cdi_name(podman, folders, visible, devices):
+    env = {} if visible is None else {"CUDA_VISIBLE_DEVICES": visible}
+    res = launch(folders.values(), podman, **env)
+    assert res.returncode == 0, res.stderr
+    argv = podman.argv()
+    assert argv[0] == "run" and "--gpus" not in argv
+    assert option(argv, "--device") == devices
+    assert set(volumes(argv)) == {*MOUNTS.values(), "/sparsevl"}
+
+
+@pytest.mark.parametrize(("uid", "keep_id"), [(0, False), (1234, True)])
+def test_launch_with_podman_keeps_the_callers_id_when_rootless(podman, folders, uid, keep_id):
+    podman.fake_id(uid)
+    res = launch(folders.values(), podman)
+    assert res.returncode == 0, res.stderr
+    argv = podman.argv()
+    assert option(argv, "--user") == [f"{uid}:{uid}"]
+    assert ("--userns=keep-id" in argv) == keep_id
+
+
+def test_launch_rejects_an_unknown_engine(docker, folders):
+    res = launch(folders.values(), docker, SPARSEVL_ENGINE="nerdctl")
+    assert res.returncode != 0
+    assert "SPARSEVL_ENGINE must be docker or podman, not 'nerdctl'" in res.stderr
+    assert not docker.called
 
 
 @pytest.mark.parametrize("missing", list(MOUNTS))
@@ -164,6 +236,46 @@ def test_launch_sourced_works_and_leaves_the_shell_as_it_was(docker, folders):
     assert docker.argv()[0] == "run"
 
 
+def test_launch_runs_the_image_with_podman(tmp_path):
+    """launch_container.sh for real: podman, no GPU, the four folders mounted, and a file written
+    to OUTPUT that belongs to the caller (the image's own user is 1000)."""
+    image = os.environ.get("SPARSEVL_TEST_IMAGE")
+    if not image:
+        pytest.skip("SPARSEVL_TEST_IMAGE is not set: `bash scripts/build_image.sh --cpu-test` builds "
+                    "the CPU image and runs this test against it")
+    # Asked for explicitly, so a missing engine or image is a failure, not a skip.
+    assert shutil.which("podman"), "SPARSEVL_TEST_IMAGE is set but podman is not installed"
+    exists = subprocess.run(["podman", "image", "exists", image], capture_output=True, timeout=120)
+    assert exists.returncode == 0, f"podman has no image {image!r} (SPARSEVL_TEST_IMAGE)"
+
+    folders = {}
+    for name in MOUNTS:
+        folders[name] = tmp_path / name.lower()
+        folders[name].mkdir()
+        (folders[name] / "marker").write_text(f"from {name}\n")
+    inside = (
+        "set -e; cat /txt/marker /vis/marker /pretrain/marker > /storage/written.txt; "
+        "if touch /txt/new 2>/dev/null; then echo TXT_DB writable; else echo TXT_DB read-only; fi >> /storage/written.txt; "
+        "python -c 'import sparsevl; print(sparsevl.__file__)' >> /storage/written.txt; "
+        # .ci/ is in .dockerignore: only the mounted checkout has it
+        "if [ -f /sparsevl/.ci/run ]; then echo checkout mounted; fi >> /storage/written.txt"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SPARSEVL_IMAGE"}
+    env.update(SPARSEVL_ENGINE="podman", SPARSEVL_IMAGE=image, CUDA_VISIBLE_DEVICES="")
+    res = subprocess.run(
+        ["bash", str(LAUNCH), *map(str, folders.values()), "sh", "-c", inside],
+        env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=900,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    written = folders["OUTPUT"] / "written.txt"
+    assert written.stat().st_uid == os.getuid() and written.stat().st_gid == os.getgid()
+    assert written.read_text().splitlines() == [
+        "from TXT_DB", "from VIS_DB", "from PRETRAINED", "TXT_DB read-only",
+        "/sparsevl/src/sparsevl/__init__.py", "checkout mounted",
+    ]
+    assert not (folders["TXT_DB"] / "new").exists()
+
+
 # --- docker/Dockerfile --------------------------------------------------------------------------
 
 
@@ -200,27 +312,39 @@ def pinned_torch() -> str:
     return pins[0]
 
 
-def test_dockerfile_torch_matches_the_pyproject_pin():
-    instructions = dockerfile_instructions()
+def arg_defaults(instructions: list[tuple[str, str]]) -> dict[str, str]:
+    """The build arguments' default values (what `docker build` without --build-arg uses)."""
     args = {}
     for word, rest in instructions:
         if word == "ARG":
             args.update(key_values(rest))
-    run = " ".join(rest for word, rest in instructions if word == "RUN")
+    return args
+
+
+def expand(text: str, args: dict[str, str]) -> str:
     for name, value in args.items():
-        run = run.replace("${" + name + "}", value).replace("$" + name, value)
+        text = text.replace("${" + name + "}", value).replace("$" + name, value)
+    return text
+
+
+def test_dockerfile_torch_matches_the_pyproject_pin():
+    instructions = dockerfile_instructions()
+    args = arg_defaults(instructions)
+    run = expand(" ".join(rest for word, rest in instructions if word == "RUN"), args)
+    # one pin for both sources of torch (the wheel index and a wheelhouse)
     versions = re.findall(r"torch==([0-9][^\s\"']*)", run)
-    assert versions == [pinned_torch()], versions
+    assert versions and set(versions) == {pinned_torch()}, versions
     # the CUDA 12 wheel index, for the base image's CUDA major.minor (cu128 <-> 12.8)
     cuda_tag = re.search(r"/whl/cu(\d+)", run)
-    base = next(rest for word, rest in instructions if word == "FROM")
+    base = expand(next(rest for word, rest in instructions if word == "FROM"), args)
     cuda = re.search(r":(\d+)\.(\d+)\.\d+-", base)
     assert cuda_tag and cuda, (run, base)
     assert cuda_tag.group(1) == cuda.group(1) + cuda.group(2), (cuda_tag.group(0), base)
 
 
 def test_dockerfile_base_image_is_a_pinned_cuda12_devel_tag():
-    froms = [rest for word, rest in dockerfile_instructions() if word == "FROM"]
+    instructions = dockerfile_instructions()
+    froms = [expand(rest, arg_defaults(instructions)) for word, rest in instructions if word == "FROM"]
     assert len(froms) == 1
     image = froms[0].split()[0]
     name, _, tag = image.partition(":")
@@ -235,10 +359,30 @@ def test_dockerfile_runs_as_non_root_and_builds_horovod_with_the_script():
     assert users[-1].split(":")[0] not in ("root", "0")
     copies = [rest for word, rest in instructions if word == "COPY"]
     assert any("scripts/install_horovod.sh" in c for c in copies), copies
-    runs = [rest for word, rest in instructions if word == "RUN"]
+    runs = [expand(rest, arg_defaults(instructions)) for word, rest in instructions if word == "RUN"]
     horovod = [r for r in runs if "scripts/install_horovod.sh" in r]
-    assert horovod and "SPARSEVL_HOROVOD_GPU=1" in horovod[0], runs
+    assert horovod and "SPARSEVL_HOROVOD_GPU=1" in horovod[0], runs  # NCCL, by default
     assert any(re.search(r"pip install .*\s\.(\s|$)", r) for r in runs), "the project is not installed"
+
+
+def test_dockerfile_builds_horovod_and_the_dependencies_before_copying_the_sources():
+    # Editing the sources must reuse the layers above `COPY . .` (Horovod's build takes minutes).
+    instructions = dockerfile_instructions()
+    copy_all = instructions.index(("COPY", ". ."))
+    before = [rest for word, rest in instructions[:copy_all] if word == "RUN"]
+    assert any("scripts/install_horovod.sh" in r for r in before)
+    assert any("pyproject.toml" in r and "pip install" in r for r in before), "dependencies after COPY . ."
+    copies_before = [rest for word, rest in instructions[:copy_all] if word == "COPY"]
+    assert all(c.split()[0] in ("scripts/install_horovod.sh", "pyproject.toml") for c in copies_before), copies_before
+
+
+def test_build_script_passes_only_arguments_the_dockerfile_declares():
+    # buildah and docker only warn about an undeclared --build-arg: a typo would go unnoticed.
+    declared = set(arg_defaults(dockerfile_instructions()))
+    code = "\n".join(line for line in BUILD_IMAGE.read_text().splitlines() if not line.lstrip().startswith("#"))
+    passed = set(re.findall(r"--build-arg ([A-Z_]+)=", code))
+    assert {"BASE_IMAGE", "TORCH_WHEELS", "HOROVOD_GPU"} <= passed
+    assert passed <= declared, passed - declared
 
 
 def test_dockerfile_env_matches_the_launch_script_mounts():
@@ -276,7 +420,7 @@ def test_dockerfile_lint():
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-@pytest.mark.parametrize("script", [LAUNCH, INSTALL_HOROVOD], ids=lambda p: p.name)
+@pytest.mark.parametrize("script", [LAUNCH, INSTALL_HOROVOD, BUILD_IMAGE], ids=lambda p: p.name)
 def test_shell_scripts_lint(script):
     res = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
