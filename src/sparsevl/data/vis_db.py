@@ -17,10 +17,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import lmdb
 import numpy as np
 import orjson
+import simplejpeg
 
 from sparsevl.problems import MissingInputError, UserError
 
@@ -195,49 +195,51 @@ class VisDB:
 
     def jpeg(self, video_id: str, index: int) -> bytes:
         """The stored JPEG bytes of one frame."""
-        return self._jpegs(video_id, [index])[0]
+        return self.jpegs(video_id, [index])[0]
 
     def frames(self, video_id: str, indices: Sequence[int]) -> np.ndarray:
         """uint8 (K, H, W, 3) RGB, in the order of `indices`; only these frames are decoded."""
-        jpegs = self._jpegs(video_id, indices)
+        jpegs = self.jpegs(video_id, indices)
         if not jpegs:
             m = self.meta(video_id)
             return np.zeros((0, m.height, m.width, 3), np.uint8)
         out = None
         for i, buf in enumerate(jpegs):
-            bgr = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
-            if bgr is None:
+            try:
+                rgb = simplejpeg.decode_jpeg(buf, "RGB")
+            except ValueError:
                 raise ValueError(
-                    f"frame {indices[i]} of video {video_id!r} in {self.path} "
-                    "is not a readable JPEG"
-                )
+                    f"frame {indices[i]} of video {video_id!r} in {self.path} is not a readable JPEG"
+                ) from None
             if out is None:
-                out = np.empty((len(jpegs), *bgr.shape), np.uint8)
-            cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=out[i])
+                out = np.empty((len(jpegs), *rgb.shape), np.uint8)
+            out[i] = rgb
         return out
 
-    def _jpegs(self, video_id: str, indices: Sequence[int]) -> list[bytes]:
+    def jpegs(self, video_id: str, indices: Sequence[int]) -> list[bytes]:
+        """The stored JPEG bytes of frames `indices`, in that order. The meta record is read only
+        to explain a missing frame: this is the per-clip path of training."""
         indices = [int(i) for i in indices]
         with self._begin() as txn:
-            raw_meta = txn.get(meta_key(video_id))
-            if raw_meta is None:
-                raise VideoNotFound(f"video {video_id!r} is not in the vis_db at {self.path}")
-            n = orjson.loads(raw_meta)["num_frames"]
-            bad = [i for i in indices if not 0 <= i < n]
-            if bad:
-                raise IndexError(
-                    f"frame index {bad[0]} out of range for video {video_id!r} "
-                    f"({n} frames stored) in {self.path}"
-                )
-            out = []
-            for i in indices:
-                buf = txn.get(frame_key(video_id, i))
-                if buf is None:
-                    raise VideoNotFound(
-                        f"frame {i} of video {video_id!r} is missing from the vis_db at {self.path}"
-                    )
-                out.append(buf)
+            out = [txn.get(frame_key(video_id, i)) for i in indices]
+            if any(buf is None for buf in out):
+                self._explain_missing(txn, video_id, [i for i, buf in zip(indices, out) if buf is None])
         return out
+
+    def _explain_missing(self, txn, video_id: str, missing: list[int]) -> None:
+        raw_meta = txn.get(meta_key(video_id))
+        if raw_meta is None:
+            raise VideoNotFound(f"video {video_id!r} is not in the vis_db at {self.path}")
+        n = orjson.loads(raw_meta)["num_frames"]
+        bad = [i for i in missing if not 0 <= i < n]
+        if bad:
+            raise IndexError(
+                f"frame index {bad[0]} out of range for video {video_id!r} "
+                f"({n} frames stored) in {self.path}"
+            )
+        raise VideoNotFound(
+            f"frame {missing[0]} of video {video_id!r} is missing from the vis_db at {self.path}"
+        )
 
     def close(self) -> None:
         if self._env is not None and self._pid == os.getpid():
