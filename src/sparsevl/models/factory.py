@@ -66,8 +66,16 @@ class ModelConfig:
     # keep the backbone's BatchNorm statistics fixed (ClipBERT's frozen BN): batch-independent
     # features, so training on N processes equals training on one with the same global batch
     frozen_bn: bool = False
+    # efficientnet_lite0: the stem and this many of its first blocks are not trained (no gradient;
+    # frozen stages as in detection backbones). 3 = everything at stride <= 4.
+    frozen_backbone_blocks: int = 0
+    # The backbone's activations in channels-last (NHWC) memory layout: oneDNN's faster CPU
+    # convolutions, the same results (docs/benchmarks.md, training step).
+    channels_last: bool = True
 
     def validate(self) -> None:
+        if self.frozen_backbone_blocks and self.backbone != "efficientnet_lite0":
+            raise ValueError("frozen_backbone_blocks is an efficientnet_lite0 option")
         if self.num_frm < 1:
             raise ValueError(f"num_frm must be at least 1, got {self.num_frm}")
         if self.text_model_dir is None and self.hidden_size % self.num_heads:
@@ -131,8 +139,10 @@ def build_bert(cfg: ModelConfig, vocab_size: int, arch: Arch | None = None) -> t
 
 def build_visual_encoder(cfg: ModelConfig, arch: Arch | None = None) -> tuple[VisualEncoder, Arch]:
     backbone, backbone_arch = build_backbone(cfg, arch)
+    if cfg.frozen_backbone_blocks:
+        backbone.freeze(cfg.frozen_backbone_blocks)
     fusion = FUSIONS[cfg.fusion](backbone.out_channels, cfg.num_frm)
-    return VisualEncoder(backbone, fusion, cfg.frozen_bn), backbone_arch
+    return VisualEncoder(backbone, fusion, cfg.frozen_bn, cfg.channels_last), backbone_arch
 
 
 def build_towers(cfg: ModelConfig, vocab_size: int, arch: Arch | None) -> tuple[VisualEncoder, CrossEncoder, Arch]:
