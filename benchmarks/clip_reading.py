@@ -38,7 +38,7 @@ import simplejpeg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_videos import make_inputs  # noqa: E402
-from report import Report, interleaved, median  # noqa: E402
+from report import Report, best, interleaved  # noqa: E402
 
 from sparsevl.data.clips import ClipReader, ClipSampling  # noqa: E402
 from sparsevl.data.extract_frames import extract_frames  # noqa: E402
@@ -236,7 +236,7 @@ def bench_dataset(report: Report, label: str, video_files: list[Path], vis_db: P
                f"sampling {sampling}, input {size} x {size}")
     times = interleaved(paths, rounds, report.log)
     n = {name: len(slow_items) if name in ("clipbert", "opencv_seek") else len(items) for name in paths}
-    rate = {name: n[name] / median(t) for name, t in times.items()}
+    rate = {name: n[name] / best(t) for name, t in times.items()}
     return [(label, name, rate[name], rate) for name in paths]
 
 
@@ -269,7 +269,7 @@ def main() -> None:
         "sparsevl (DCT-reduced decode)": lambda: [reader224.read(v, i, 1) for i, v in enumerate(ids * args.repeats)],
         "full decode + area resize": lambda: [read_full_decode_resize(db, reader224, v, i, 1) for i, v in enumerate(ids * args.repeats)],
     }, args.rounds, report.log)
-    reduced_rates = {k: len(ids) * args.repeats / median(t) for k, t in times.items()}
+    reduced_rates = {k: len(ids) * args.repeats / best(t) for k, t in times.items()}
     if args.demo is not None:
         demo_files = find_videos(args.demo / "data" / "videos")[: args.demo_videos]
         demo_rows = bench_dataset(report, "demo", demo_files, args.demo / "vis_db", work,

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import Report, interleaved, median  # noqa: E402
+from report import Report, best, interleaved  # noqa: E402
 from training_step import Stepper  # noqa: E402
 
 from sparsevl.config import load_config  # noqa: E402
@@ -76,7 +76,7 @@ def main() -> None:
     times = interleaved({n: (lambda ld=ld: epochs_of(ld, subset, 2)) for n, ld in loaders.items()},
                         args.rounds, report.log)
     clips = 2 * args.videos * cfg.train_n_clips
-    rates = {n: clips / median(t) for n, t in times.items()}
+    rates = {n: clips / best(t) for n, t in times.items()}
     report.table(("DataLoader", "clips/s"), [(n, f"{r:,.0f}") for n, r in rates.items()],
                  caption=f"Loading alone: {args.videos} demo training videos x 2 epochs, 8 per batch, "
                          "the demo config's clips (1 of 4 frames at 64 x 64):")
@@ -105,9 +105,9 @@ def main() -> None:
     for p in paths.values():
         p()
     times = interleaved(paths, args.rounds, report.log)
-    base = median(times["batches in memory"])
+    base = best(times["batches in memory"])
     report.table(("training steps", "s per step", "vs batches in memory"),
-                 [(n, f"{median(t) / args.steps:.3f}", f"{100 * (median(t) / base - 1):+.1f}%") for n, t in times.items()],
+                 [(n, f"{best(t) / args.steps:.3f}", f"{100 * (best(t) / base - 1):+.1f}%") for n, t in times.items()],
                  caption=f"The demo QA config, {args.steps} steps per round:")
 
     # 3. memory over epochs

@@ -27,7 +27,7 @@ import lmdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_videos import make_inputs  # noqa: E402
-from report import Report, interleaved, median  # noqa: E402
+from report import Report, best, interleaved  # noqa: E402
 
 from sparsevl.data.extract_frames import extract_frames  # noqa: E402
 from sparsevl.data.video_io import find_videos  # noqa: E402
@@ -98,9 +98,9 @@ def bench(report: Report, label: str, video_dir: Path, work: Path, fps: float, m
                f"{counts['recipe_bytes']:,}, sparsevl store {counts['ours_bytes']:,} (data.mdb, with LMDB pages)")
     rows = []
     for w in (1, 2):
-        base = median(times[f"ffmpeg CLI + LMDB, {w} worker(s)"])
+        base = best(times[f"ffmpeg CLI + LMDB, {w} worker(s)"])
         for name in (f"ffmpeg CLI + LMDB, {w} worker(s)", f"sparsevl extract-frames, {w} worker(s)"):
-            t = median(times[name])
+            t = best(times[name])
             frames = counts["recipe" if name.startswith("ffmpeg") else "ours"]
             rows.append((name, f"{t:.1f} s", f"{len(videos) / t:.1f}", f"{frames / t:.0f}", f"{base / t:.2f}x"))
     return rows

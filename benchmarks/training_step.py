@@ -8,7 +8,7 @@ and all their questions, batches read beforehand (this measures compute, not loa
 1. clips x frames per video in training: 1x1, 2x2, 4x2, 8x2 and one dense clip of 16 frames
    (ClipBERT's comparison of sparse and dense sampling), each with its own model (the `concat`
    fusion's weights depend on the frames per clip). Time in turns in this process; peak memory
-   of each in a process of its own (the growth of its peak RSS over the steps, `ru_maxrss`).
+   of each in a process of its own (its RSS sampled every millisecond during the steps).
 2. the demo config's step before and after this project's CPU changes (channels-last
    activations, the frozen first backbone blocks), in turns in this process.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import Report, interleaved, median  # noqa: E402
+from report import Report, best, interleaved  # noqa: E402
 
 from sparsevl.config import load_config  # noqa: E402
 from sparsevl.configs import config_file  # noqa: E402
@@ -69,18 +69,42 @@ def sampling_overrides(n_clips: int, num_frm: int) -> list[str]:
     return ["--train_n_clips", str(n_clips), "--model.num_frm", str(num_frm), "--frm_stride", "1"]
 
 
-def peak_memory(demo: Path, overrides: list[str], steps: int) -> float:
-    """MiB the peak RSS grows by over `steps` training steps, in a fresh process."""
+def rss_mib() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * resource.getpagesize() / 2**20
+
+
+def peak_during(fn) -> tuple[float, float]:
+    """(RSS before, peak RSS while `fn` runs) in MiB, sampled every millisecond by a thread."""
+    import threading
+
+    before, peak, done = rss_mib(), [0.0], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mib())
+            done.wait(0.001)
+
+    thread = threading.Thread(target=sample)
+    thread.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        thread.join()
+    return before, max(peak[0], rss_mib())
+
+
+def peak_memory(demo: Path, overrides: list[str], steps: int) -> tuple[float, float]:
+    """(RSS before, peak RSS during) `steps` training steps after one warm-up step, in a fresh process."""
     code = (
-        "import json, resource, sys; sys.path.insert(0, 'benchmarks');"
-        "from training_step import Stepper;"
+        "import json, sys; sys.path.insert(0, 'benchmarks');"
+        "from training_step import Stepper, peak_during;"
         f"s = Stepper(__import__('pathlib').Path({str(demo)!r}), {overrides!r}, {steps});"
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; s.run();"
-        "print(json.dumps((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024))"
+        "s.run(); print(json.dumps(peak_during(s.run)))"
     )
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=root)
-    return float(json.loads(out.stdout.strip().splitlines()[-1]))
+    return tuple(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def main() -> None:
@@ -99,11 +123,13 @@ def main() -> None:
     rows = []
     base = None
     for name, (n_clips, num_frm) in SAMPLINGS.items():
-        rate = steppers[name].videos / median(times[name])
-        mem = peak_memory(args.demo, sampling_overrides(n_clips, num_frm), args.steps)
+        rate = steppers[name].videos / best(times[name])
+        before, peak = peak_memory(args.demo, sampling_overrides(n_clips, num_frm), args.steps)
         base = base or rate
-        rows.append((name, n_clips * num_frm, f"{rate:.1f}", f"{base / rate:.2f}x", f"{mem:,.0f}"))
-    report.table(("clips x frames", "frames per video", "videos/s", "time vs 1x1", "peak RSS growth (MiB)"), rows,
+        rows.append((name, n_clips * num_frm, f"{rate:.1f}", f"{base / rate:.2f}x", f"{peak:,.0f}",
+                     f"{peak - before:,.0f}"))
+    report.table(("clips x frames", "frames per video", "videos/s", "time vs 1x1", "peak RSS in a step (MiB)",
+                  "above the RSS between steps (MiB)"), rows,
                  caption="Demo QA model, 8 videos per step with their questions, 64 x 64 frames:")
     report.bar_chart("training_step_sampling.png", [r[0] for r in rows], [float(r[2]) for r in rows],
                      "training videos/s (CPU)", "Training step: sparse vs dense sampling")
@@ -114,7 +140,7 @@ def main() -> None:
     for s in pair.values():
         s.run()
     times = interleaved({k: s.run for k, s in pair.items()}, args.rounds, report.log)
-    rates = {k: pair[k].videos / median(t) for k, t in times.items()}
+    rates = {k: pair[k].videos / best(t) for k, t in times.items()}
     first = next(iter(rates.values()))
     report.table(("demo QA config step", "videos/s", "speed-up"),
                  [(k, f"{v:.1f}", f"{v / first:.2f}x") for k, v in rates.items()],
