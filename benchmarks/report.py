@@ -44,18 +44,25 @@ def machine() -> str:
             f"torch {torch.__version__}")
 
 
-def interleaved(paths: dict[str, Callable[[], object]], rounds: int, log: Callable[[str], None]) -> dict[str, list[float]]:
+def interleaved(paths: dict[str, Callable[[], object]], rounds: int, log: Callable[[str], None],
+                clock: str = "wall") -> dict[str, list[float]]:
     """Seconds of each call of each path, run in turns (a different order every round), so a
-    change of the machine's load in the middle of the run hits every path alike."""
+    change of the machine's load in the middle of the run hits every path alike.
+
+    clock "cpu": the CPU time of this process (all its threads) instead of the wall clock. For
+    paths that run in this process on one thread it is their own cost, whatever share of the
+    cores the other work on the machine leaves them; "wall" is for paths that use other
+    processes (workers) or wait for them."""
+    now = time.process_time if clock == "cpu" else time.perf_counter
     names = list(paths)
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
-            start = time.perf_counter()
+            start = now()
             paths[name]()
-            times[name].append(time.perf_counter() - start)
-        log(f"round {r + 1}/{rounds}: " + ", ".join(f"{n} {times[n][-1]:.2f}s" for n in names) + f"; {load()}")
+            times[name].append(now() - start)
+        log(f"round {r + 1}/{rounds} ({clock} s): " + ", ".join(f"{n} {times[n][-1]:.2f}s" for n in names) + f"; {load()}")
     return times
 
 
