@@ -41,9 +41,10 @@ BEFORE = ["--model.channels_last", "false", "--model.frozen_backbone_blocks", "0
 class Stepper:
     """A model, its optimizer and a few batches of the demo data; `run()` takes one step per batch."""
 
-    def __init__(self, demo: Path, overrides: list[str], steps: int):
-        cfg = load_config(RunConfig, config_file("demo_qa.json"), [
-            "--txt_db", str(demo / "txt_db"), "--vis_db", str(demo / "vis_db"), "--output_dir", "/tmp/unused",
+    def __init__(self, demo: Path, overrides: list[str], steps: int, config: str = "demo_qa.json",
+                 txt_db: str = "txt_db"):
+        cfg = load_config(RunConfig, config_file(config), [
+            "--txt_db", str(demo / txt_db), "--vis_db", str(demo / "vis_db"), "--output_dir", "/tmp/unused",
             *overrides])
         torch.manual_seed(0)
         self.task = build_task(cfg, ProblemLog(None))
