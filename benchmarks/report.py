@@ -14,6 +14,7 @@ import re
 import shlex
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -119,7 +120,7 @@ class Report:
         ax.set_yticks(range(len(labels)), labels)
         ax.invert_yaxis()
         ax.set_xlabel(xlabel)
-        ax.set_title(title, fontsize=10)
+        ax.set_title(textwrap.fill(title, 80), fontsize=9)
         if log_scale:
             ax.set_xscale("log")
         ax.bar_label(bars, labels=[f"{v:,.1f}" if v < 100 else f"{v:,.0f}" for v in values], padding=3, fontsize=8)
