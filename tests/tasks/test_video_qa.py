@@ -76,6 +76,8 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "pool": "cls",
             "embed_dim": 16,
             "frozen_bn": False,
+            "frozen_backbone_blocks": 0,
+            "channels_last": True,
         },
         "retrieval": {
             "objective": "itm",
@@ -85,6 +87,8 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "margin": 0.2,
             "eval_mode": "cross",
             "rerank_k": 16,
+            "rerank_score": "itm",
+            "rerank_dual_weight": 1.0,
             "eval_pairs_per_batch": 512,
         },
         "frm_stride": 1,
