@@ -35,7 +35,7 @@ from sparsevl.tasks.config import RunConfig  # noqa: E402
 from sparsevl.tasks.registry import build_task  # noqa: E402
 
 SAMPLINGS = {"1x1": (1, 1), "2x2": (2, 2), "4x2": (4, 2), "8x2": (8, 2), "dense 1x16": (1, 16)}
-BEFORE = ["--model.channels_last", "false", "--model.frozen_backbone_blocks", "0"]
+BEFORE = ["--model.channels_last", "false", "--model.frozen_backbone_blocks", "0"]  # the demo config before
 
 
 class Stepper:

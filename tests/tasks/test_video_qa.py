@@ -77,7 +77,7 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "embed_dim": 16,
             "frozen_bn": False,
             "frozen_backbone_blocks": 0,
-            "channels_last": True,
+            "channels_last": False,
         },
         "retrieval": {
             "objective": "itm",
