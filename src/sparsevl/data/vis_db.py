@@ -269,7 +269,7 @@ class VisDBWriter:
     so a killed run leaves either the whole video or nothing, and `has()` is a reliable resume test.
 
     Videos are committed in batches (every `commit_videos` videos, `commit_bytes` bytes or
-    `commit_seconds` seconds, and at `close`): a commit waits for the disk (fsync), about 25 ms
+    `commit_seconds` seconds, and at `close`): a commit waits for the disk (fsync), up to 25 ms
     here, which cost more than decoding a small video. A killed run loses only the uncommitted
     batch, which the next run extracts again."""
 
@@ -280,7 +280,7 @@ class VisDBWriter:
         map_size: int = 1 << 30,
         commit_videos: int = 64,
         commit_bytes: int = 64 << 20,
-        commit_seconds: float = 2.0,
+        commit_seconds: float = 0.5,
     ):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
