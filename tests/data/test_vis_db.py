@@ -10,6 +10,7 @@ import lmdb
 import numpy as np
 import orjson
 import pytest
+import simplejpeg
 
 from sparsevl.data.vis_db import (
     SettingsMismatch,
@@ -97,8 +98,8 @@ def test_reader_errors_name_video_and_store(store, tmp_path):
 def test_frames_decode_only_the_chosen_indices(store, monkeypatch):
     db = VisDB(store)
     calls = []
-    real = cv2.imdecode
-    monkeypatch.setattr(cv2, "imdecode", lambda *a: calls.append(1) or real(*a))
+    real = simplejpeg.decode_jpeg
+    monkeypatch.setattr(simplejpeg, "decode_jpeg", lambda *a, **k: calls.append(1) or real(*a, **k))
     db.frames("a", [3])
     assert len(calls) == 1
 
@@ -190,3 +191,19 @@ def test_refuses_foreign_lmdb_and_reserved_ids(tmp_path):
         with pytest.raises(ValueError, match="num_frames"):
             w.put_video("v", [b"x"], meta_for(2))
         assert not w.has("v")
+
+
+def test_writer_commits_in_batches_and_at_close(tmp_path):
+    path = tmp_path / "vis_db"
+    w = VisDBWriter(path, SETTINGS, commit_videos=3, commit_seconds=3600)
+    for vid in ["v1", "v2"]:
+        w.put_video(vid, [b"\xff\xd8a", b"\xff\xd8b"], meta_for(2))
+    assert w.has("v1")  # pending videos count as present (a resumed plan must not redo them)
+    committed = lambda vid: w.env.begin().get(f"meta/{vid}".encode()) is not None  # noqa: E731
+    assert not committed("v1")  # nothing committed yet: a killed run would redo both
+    w.put_video("v3", [b"\xff\xd8c"], meta_for(1))  # the third video commits the batch
+    assert all(committed(v) for v in ["v1", "v2", "v3"])
+    w.put_video("v4", [b"\xff\xd8d"], meta_for(1))
+    w.close()  # commits what is pending
+    with VisDB(path) as reader:
+        assert reader.video_ids() == ["v1", "v2", "v3", "v4"] and reader.jpeg("v4", 0) == b"\xff\xd8d"

@@ -329,3 +329,32 @@ def test_backbone_stride_is_16_or_32():
 def test_a_model_key_that_would_be_ignored_is_an_error_naming_it(model, named):
     with pytest.raises(ConfigError, match=re.escape(named)):
         from_dict(_Train, {"model": model})
+
+
+def test_frozen_backbone_blocks_get_no_gradient_and_the_rest_does():
+    cfg = ModelConfig(backbone="efficientnet_lite0", backbone_stride=16, frozen_backbone_blocks=3)
+    visual, _ = build_visual_encoder(cfg)
+    frames = torch.randint(0, 256, (2, 4, 32, 32, 3), dtype=torch.uint8)
+    tokens, _ = visual(frames)
+    tokens.sum().backward()
+    grid = visual.backbone
+    frozen = [p for m in (grid.stem, *grid.blocks[:3]) for p in m.parameters()]
+    assert frozen and all(p.grad is None and not p.requires_grad for p in frozen)
+    assert all(p.grad is not None for m in grid.blocks[3:] for p in m.parameters())
+    with pytest.raises(ConfigError, match="frozen_backbone_blocks is an efficientnet_lite0 option"):
+        from_dict(ModelConfig, {"backbone": "tiny_cnn", "frozen_backbone_blocks": 2})
+
+
+def test_channels_last_gives_the_same_tokens():
+    torch.manual_seed(0)
+    frames = torch.randint(0, 256, (2, 4, 32, 32, 3), dtype=torch.uint8)
+    outputs = []
+    for channels_last in (False, True):
+        cfg = ModelConfig(backbone="efficientnet_lite0", backbone_stride=16, channels_last=channels_last)
+        torch.manual_seed(1)  # the same fusion weights
+        visual, _ = build_visual_encoder(cfg)
+        visual.eval()
+        with torch.no_grad():
+            outputs.append(visual(frames)[0])
+    assert torch.allclose(outputs[0], outputs[1], atol=1e-4, rtol=1e-4)
+

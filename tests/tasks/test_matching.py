@@ -18,7 +18,7 @@ from sparsevl.data.demo_data import DemoSpec, generate
 from sparsevl.data.extract_frames import extract_frames
 from sparsevl.txt_db import load_split, write_jsonl
 from sparsevl.tasks.retrieval_metrics import retrieval_metrics
-from sparsevl.runner.checkpoint import latest_checkpoint
+from sparsevl.runner.checkpoint import latest_checkpoint, restore
 from sparsevl.tasks.config import RunConfig
 from sparsevl.problems import ProblemLog
 from sparsevl.runner.evaluate import evaluate
@@ -206,6 +206,21 @@ def test_dual_and_rerank_modes(trained):
     for t, indices in enumerate(rerank["topk"]["indices"]):
         assert set(indices) == set(np.argsort(-scores[t])[:2].tolist())  # the dual encoder's top 2
     assert rerank["metrics"]["t2v"]["R@5"] is None  # k = 2: R@5 is unknown
+
+
+def test_rerank_by_itm_plus_dual_adds_the_dual_logit_to_each_candidates_itm_score(trained):
+    cfg, ckpt = trained
+    _, dual = _result(cfg, ckpt, "val_2", eval_mode="dual")
+    _, itm = _result(cfg, ckpt, "val_2", eval_mode="rerank", rerank_k=3)
+    result, fused = _result(cfg, ckpt, "val_2", eval_mode="rerank", rerank_k=3, rerank_score="itm+dual",
+                            rerank_dual_weight=0.5)
+    scale = float(restore(ckpt).model.temperature_scale())
+    sims = np.array(dual["scores"])
+    for t, (indices, s_itm, s_fused) in enumerate(zip(itm["topk"]["indices"], itm["topk"]["scores"],
+                                                     fused["topk"]["scores"])):
+        assert fused["topk"]["indices"][t] == indices
+        assert np.allclose(s_fused, np.array(s_itm) + 0.5 * scale * sims[t, indices], atol=1e-3)
+    assert "rerank k=3 by itm + 0.5 x dual" in result.table
 
 
 def test_multiple_choice_zero_shot_from_the_retrieval_checkpoint(trained, data, capsys):

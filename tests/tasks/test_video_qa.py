@@ -83,6 +83,8 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "attention_type": "space_only",
             "adapter": {"type": "none", "layers": 12, "width": 384, "kernel_t": 3, "position": "attn"},
             "freeze_backbone": False,
+            "frozen_backbone_blocks": 0,
+            "channels_last": False,
         },
         "init_checkpoint": None,
         "init_skip": [],
@@ -94,6 +96,8 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "margin": 0.2,
             "eval_mode": "cross",
             "rerank_k": 16,
+            "rerank_score": "itm",
+            "rerank_dual_weight": 1.0,
             "eval_pairs_per_batch": 512,
         },
         "classification": {
@@ -367,7 +371,7 @@ def test_pretrained_layout_backbones_train_on_the_demo_data(data, tmp_path, back
 
 
 def test_evaluation_writes_every_answered_question_with_the_frames_the_model_saw(data, tmp_path):
-    from sparsevl.data.clips import fit_frame
+    from sparsevl.data.frame_fit import fit_into
     from sparsevl.runner.evaluate import evaluate
     from sparsevl.tasks.qa_report import normalize
 
@@ -394,7 +398,10 @@ def test_evaluation_writes_every_answered_question_with_the_frames_the_model_saw
         listed = next(e["frames"] for e in examples if e["video_id"] == video_id)
         assert len(listed) == cfg.inference_n_clips * cfg.model.num_frm
         stored = task.data.vis_db.frames(video_id, listed)
-        assert np.array_equal(seen, np.stack([fit_frame(f, cfg.img_size) for f in stored]))
+        expected = np.zeros((len(stored), cfg.img_size, cfg.img_size, 3), np.uint8)
+        for frame, slot in zip(stored, expected):
+            fit_into(frame, slot)
+        assert np.array_equal(seen, expected)
 
     summary = json.loads(files["evaluation"].read_text())
     assert summary["metrics"] == result.metrics and summary["table"] == result.table

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 
-import cv2
 import numpy as np
 
+from sparsevl.data.frame_fit import decode_into, fit_into
 from sparsevl.data.sampling import inference_clip_indices, train_clip_indices
+from sparsevl.data.vis_db import BadFrame
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,24 +24,17 @@ class ClipSampling:
     seed: int = 0
 
 
-def fit_frame(frame: np.ndarray, size: int) -> np.ndarray:
-    """Resize the longer side to `size` and pad bottom/right to a square (ClipBERT pads too)."""
-    h, w = frame.shape[:2]
-    if (h, w) == (size, size):
-        return frame
-    scale = size / max(h, w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    resized = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    out = np.zeros((size, size, 3), np.uint8)
-    out[:nh, :nw] = resized
-    return out
-
-
 class ClipReader:
+    """Reads a video's clips as one (n_clips, num_frm, S, S, 3) uint8 array, each frame fitted into
+    its slot (`frame_fit`). From a store that keeps JPEG bytes (`VisDB.jpegs`) each frame is decoded
+    straight into its slot; from any other `FrameStore`, its decoded frames are fitted there."""
+
     def __init__(self, vis_db, sampling: ClipSampling, img_size: int):
         self.vis_db = vis_db
         self.sampling = sampling
         self.img_size = img_size
+        # video id -> stored frame count: the meta record is read once per video per process
+        self._num_frames: dict[str, int] = {}
 
     def clip_indices(self, num_frames: int, item: int, epoch: int) -> list[list[int]]:
         """Training clips are drawn from (seed, epoch, item): reproducible, different each epoch."""
@@ -50,16 +44,43 @@ class ClipReader:
             return train_clip_indices(num_frames, s.num_frm, s.n_clips, rng, s.frm_stride)
         return inference_clip_indices(num_frames, s.num_frm, s.n_clips, s.frm_stride)
 
+    def num_frames(self, video_id: str) -> int:
+        n = self._num_frames.get(video_id)
+        if n is None:
+            n = self._num_frames[video_id] = self.vis_db.meta(video_id).num_frames
+        return n
+
     def video_clip_indices(self, video_id: str, item: int = 0, epoch: int = 0) -> list[list[int]]:
         """The stored frames of each clip `read` returns for this video."""
-        return self.clip_indices(self.vis_db.meta(video_id).num_frames, item, epoch)
+        return self.clip_indices(self.num_frames(video_id), item, epoch)
 
     def read(self, video_id: str, item: int = 0, epoch: int = 0) -> np.ndarray:
         """(n_clips, num_frm, S, S, 3) uint8; each stored frame is decoded once even if clips share it."""
         clips = self.video_clip_indices(video_id, item, epoch)
-        wanted = sorted({i for clip in clips for i in clip})
-        decoded = dict(zip(wanted, self.vis_db.frames(video_id, wanted)))
-        return np.stack([[fit_frame(decoded[i], self.img_size) for i in clip] for clip in clips])
+        size = self.img_size
+        # zeros: the padding; np.zeros gets pages the kernel has already cleared
+        out = np.zeros((len(clips), self.sampling.num_frm, size, size, 3), np.uint8)
+        slots: dict[int, list[tuple[int, int]]] = {}  # stored frame -> its (clip, position)s
+        for c, clip in enumerate(clips):
+            for f, i in enumerate(clip):
+                slots.setdefault(i, []).append((c, f))
+        wanted = sorted(slots)
+        jpegs = getattr(self.vis_db, "jpegs", None)
+        if jpegs is not None:
+            for i, buf in zip(wanted, jpegs(video_id, wanted)):
+                c, f = slots[i][0]
+                try:
+                    decode_into(buf, out[c, f])
+                except ValueError:
+                    raise BadFrame(f"frame {i} of video {video_id!r} in {self.vis_db.path} is not a readable JPEG") from None
+        else:
+            for i, frame in zip(wanted, self.vis_db.frames(video_id, wanted)):
+                c, f = slots[i][0]
+                fit_into(frame, out[c, f])
+        for (c, f), *repeats in slots.values():
+            for rc, rf in repeats:
+                out[rc, rf] = out[c, f]
+        return out
 
 
 def videos_in_store(video_ids, vis_db, problems=None, what: str = "record(s)") -> set[str]:

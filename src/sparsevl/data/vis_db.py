@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import lmdb
 import numpy as np
 import orjson
+import simplejpeg
 
 from sparsevl.problems import BadSampleError, MissingInputError, UserError
 
@@ -207,47 +208,52 @@ class VisDB:
 
     def jpeg(self, video_id: str, index: int) -> bytes:
         """The stored JPEG bytes of one frame."""
-        return self._jpegs(video_id, [index])[0]
+        return self.jpegs(video_id, [index])[0]
 
     def frames(self, video_id: str, indices: Sequence[int]) -> np.ndarray:
         """uint8 (K, H, W, 3) RGB, in the order of `indices`; only these frames are decoded."""
-        jpegs = self._jpegs(video_id, indices)
+        jpegs = self.jpegs(video_id, indices)
         if not jpegs:
             m = self.meta(video_id)
             return np.zeros((0, m.height, m.width, 3), np.uint8)
         out = None
         for i, buf in enumerate(jpegs):
-            bgr = cv2.imdecode(np.frombuffer(buf, np.uint8), cv2.IMREAD_COLOR)
-            if bgr is None or (out is not None and bgr.shape != out.shape[1:]):
-                problem = "is not a readable JPEG" if bgr is None else f"is {bgr.shape[1]}x{bgr.shape[0]}, unlike the video's other frames"
-                raise BadFrame(f"frame {indices[i]} of video {video_id!r} in {self.path} {problem}")
+            try:
+                rgb = simplejpeg.decode_jpeg(buf, "RGB")
+            except ValueError:
+                raise BadFrame(f"frame {indices[i]} of video {video_id!r} in {self.path} is not a readable JPEG") from None
+            if out is not None and rgb.shape != out.shape[1:]:
+                raise BadFrame(f"frame {indices[i]} of video {video_id!r} in {self.path} is "
+                               f"{rgb.shape[1]}x{rgb.shape[0]}, unlike the video's other frames")
             if out is None:
-                out = np.empty((len(jpegs), *bgr.shape), np.uint8)
-            cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB, dst=out[i])
+                out = np.empty((len(jpegs), *rgb.shape), np.uint8)
+            out[i] = rgb
         return out
 
-    def _jpegs(self, video_id: str, indices: Sequence[int]) -> list[bytes]:
+    def jpegs(self, video_id: str, indices: Sequence[int]) -> list[bytes]:
+        """The stored JPEG bytes of frames `indices`, in that order. The meta record is read only
+        to explain a missing frame: this is the per-clip path of training."""
         indices = [int(i) for i in indices]
         with self._begin() as txn:
-            raw_meta = txn.get(meta_key(video_id))
-            if raw_meta is None:
-                raise VideoNotFound(f"video {video_id!r} is not in the vis_db at {self.path}")
-            n = orjson.loads(raw_meta)["num_frames"]
-            bad = [i for i in indices if not 0 <= i < n]
-            if bad:
-                raise IndexError(
-                    f"frame index {bad[0]} out of range for video {video_id!r} "
-                    f"({n} frames stored) in {self.path}"
-                )
-            out = []
-            for i in indices:
-                buf = txn.get(frame_key(video_id, i))
-                if buf is None:
-                    raise VideoNotFound(
-                        f"frame {i} of video {video_id!r} is missing from the vis_db at {self.path}"
-                    )
-                out.append(buf)
+            out = [txn.get(frame_key(video_id, i)) for i in indices]
+            if any(buf is None for buf in out):
+                self._explain_missing(txn, video_id, [i for i, buf in zip(indices, out) if buf is None])
         return out
+
+    def _explain_missing(self, txn, video_id: str, missing: list[int]) -> None:
+        raw_meta = txn.get(meta_key(video_id))
+        if raw_meta is None:
+            raise VideoNotFound(f"video {video_id!r} is not in the vis_db at {self.path}")
+        n = orjson.loads(raw_meta)["num_frames"]
+        bad = [i for i in missing if not 0 <= i < n]
+        if bad:
+            raise IndexError(
+                f"frame index {bad[0]} out of range for video {video_id!r} "
+                f"({n} frames stored) in {self.path}"
+            )
+        raise VideoNotFound(
+            f"frame {missing[0]} of video {video_id!r} is missing from the vis_db at {self.path}"
+        )
 
     def close(self) -> None:
         if self._env is not None and self._pid == os.getpid():
@@ -272,16 +278,33 @@ class VisDB:
 
 
 class VisDBWriter:
-    """The single writer. A video's frames and its meta record go in one transaction, so a
-    killed run leaves either the whole video or nothing, and `has()` is a reliable resume test."""
+    """The single writer. A video's frames and its meta record always go in the same transaction,
+    so a killed run leaves either the whole video or nothing, and `has()` is a reliable resume test.
 
-    def __init__(self, path: str | os.PathLike, settings: StoreSettings, map_size: int = 1 << 30):
+    Videos are committed in batches (every `commit_videos` videos, `commit_bytes` bytes or
+    `commit_seconds` seconds, and at `close`): a commit waits for the disk (fsync), up to 25 ms
+    here, which cost more than decoding a small video. A killed run loses only the uncommitted
+    batch, which the next run extracts again."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        settings: StoreSettings,
+        map_size: int = 1 << 30,
+        commit_videos: int = 64,
+        commit_bytes: int = 64 << 20,
+        commit_seconds: float = 0.5,
+    ):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         # The map is reserved address space, not disk: data.mdb grows with the data. When it fills
-        # up, put_video doubles it and retries (MapFullError), so no size has to be guessed.
+        # up, the commit doubles it and retries (MapFullError), so no size has to be guessed.
         self.env = lmdb.open(str(self.path), map_size=map_size, readahead=False, meminit=False)
         self.settings = settings
+        self.commit_videos, self.commit_bytes, self.commit_seconds = commit_videos, commit_bytes, commit_seconds
+        self._pending: dict[str, tuple[Sequence[bytes], bytes]] = {}  # video id -> (frames, meta)
+        self._pending_bytes = 0
+        self._first_pending = 0.0
         try:
             self._check_settings()
         except BaseException:
@@ -311,6 +334,8 @@ class VisDBWriter:
             )
 
     def has(self, video_id: str) -> bool:
+        if video_id in self._pending:
+            return True
         with self.env.begin() as txn:
             return txn.get(meta_key(video_id)) is not None
 
@@ -319,19 +344,34 @@ class VisDBWriter:
             raise ValueError(f"video id {video_id!r} is reserved or contains '/'")
         if meta.get("num_frames") != len(jpeg_frames):
             raise ValueError(f"meta num_frames != {len(jpeg_frames)} frames for {video_id!r}")
-        meta_bytes = orjson.dumps(meta)
-        while True:
+        if not self._pending:
+            self._first_pending = time.monotonic()
+        self._pending[video_id] = (jpeg_frames, orjson.dumps(meta))
+        self._pending_bytes += sum(len(b) for b in jpeg_frames)
+        if (len(self._pending) >= self.commit_videos or self._pending_bytes >= self.commit_bytes
+                or time.monotonic() - self._first_pending >= self.commit_seconds):
+            self.commit()
+
+    def commit(self) -> None:
+        """Write the pending videos in one transaction."""
+        while self._pending:
             try:
                 with self.env.begin(write=True) as txn:
-                    for i, buf in enumerate(jpeg_frames):
-                        txn.put(frame_key(video_id, i), buf)
-                    txn.put(meta_key(video_id), meta_bytes)
-                return
+                    for video_id, (frames, meta_bytes) in self._pending.items():
+                        for i, buf in enumerate(frames):
+                            txn.put(frame_key(video_id, i), buf)
+                        txn.put(meta_key(video_id), meta_bytes)
             except lmdb.MapFullError:  # the transaction was aborted: grow the map and redo it
                 self.env.set_mapsize(self.env.info()["map_size"] * 2)
+                continue
+            self._pending.clear()
+            self._pending_bytes = 0
 
     def close(self) -> None:
-        self.env.close()
+        try:
+            self.commit()
+        finally:
+            self.env.close()
 
     def __enter__(self) -> VisDBWriter:
         return self

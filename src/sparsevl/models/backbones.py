@@ -67,10 +67,14 @@ class SameConv2d(nn.Conv2d):
     """
 
     def __init__(self, c_in: int, c_out: int, kernel_size: int, stride: int = 1, groups: int = 1):
-        super().__init__(c_in, c_out, kernel_size, stride, padding=0, groups=groups, bias=False)
+        # At stride 1 the convolution pads by itself (no padded copy of the input per layer).
+        padding = kernel_size // 2 if stride == 1 else 0
+        super().__init__(c_in, c_out, kernel_size, stride, padding=padding, groups=groups, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k, s = self.kernel_size[0], self.stride[0]
+        if s == 1:
+            return super().forward(x)
         pad = []
         for size in (x.shape[-1], x.shape[-2]):  # F.pad takes the last dimension first
             total = max((math.ceil(size / s) - 1) * s + k - size, 0)
@@ -158,6 +162,15 @@ class EfficientNetLite0Grid(nn.Module):
             self.blocks = nn.Sequential(*net._blocks)
             self.head = nn.Sequential(net._conv_head, net._bn1, nn.ReLU6())
             self.out_channels = net._bn1.num_features
+
+    def freeze(self, num_blocks: int) -> None:
+        """Keep the stem and the first `num_blocks` blocks as loaded: no gradient, so autograd
+        records nothing for them. The early layers at full resolution are most of a training
+        step's backbone cost, and what they compute (edges, colours) transfers as it is."""
+        if not 0 <= num_blocks <= len(self.blocks):
+            raise ValueError(f"frozen_backbone_blocks must be in 0..{len(self.blocks)}, not {num_blocks}")
+        for module in (self.stem, *self.blocks[:num_blocks]):
+            module.requires_grad_(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))

@@ -32,6 +32,11 @@ class RetrievalConfig:
     # similarity, or the dual encoder's top `rerank_k` videos per text re-scored by the cross-encoder
     eval_mode: Literal["cross", "dual", "rerank"] = "cross"
     rerank_k: int = 16
+    # what re-ranking sorts the candidates by: the cross-encoder's match log-odds alone ("itm"), or
+    # plus `rerank_dual_weight` x the dual encoder's logit (its temperature-scaled similarity):
+    # the two scores' evidence summed, so a candidate both rank well wins ("itm+dual")
+    rerank_score: Literal["itm", "itm+dual"] = "itm"
+    rerank_dual_weight: float = 1.0
     eval_pairs_per_batch: int = 512  # (text, video) pairs per cross-encoder forward at evaluation
 
     def validate(self) -> None:

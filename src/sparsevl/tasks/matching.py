@@ -178,8 +178,10 @@ class RetrievalTask(_MatchingTask):
             else:
                 scores = self._text_embeddings(model, texts, len(mine), video_emb) @ video_emb.T
                 if rc.eval_mode == "rerank":
-                    candidates = scores.topk(min(rc.rerank_k, len(video_ids)), dim=1).indices
+                    dual, candidates = scores.topk(min(rc.rerank_k, len(video_ids)), dim=1)
                     scores = self._cross_scores(model, texts, clips, candidates)
+                    if rc.rerank_score == "itm+dual":
+                        scores = scores.float() + rc.rerank_dual_weight * model.temperature_scale() * dual.float()
         # every process gets the rows of every caption, in the split's order
         scores = torch.tensor(dist.gather_lists(scores.float().cpu().tolist())).view(len(records), -1)
         files = {"video_ids": video_ids, "cids": [r["cid"] for r in records], "text_to_video": text_to_video.tolist()}
@@ -199,8 +201,8 @@ class RetrievalTask(_MatchingTask):
                 "video(s) counted as misses (see problems.log)" if missing["missing_texts"] else "")
         return Evaluation(
             metrics=flat | missing,
-            headline=f"t2v R@1 {metrics['t2v']['R@1']:.2f} ({rc.eval_mode})",
-            table=f"{rc.eval_mode}: {len(all_records)} captions x {len(split_videos)} videos\n"
+            headline=f"t2v R@1 {metrics['t2v']['R@1']:.2f} ({self._mode_name()})",
+            table=f"{self._mode_name()}: {len(all_records)} captions x {len(split_videos)} videos\n"
                   + format_retrieval_table(metrics) + note,
             files={f"retrieval_{rc.eval_mode}": {"split": split, "mode": rc.eval_mode, "metrics": metrics, **files}},
             examples=self.examples(records, video_ids, scores, candidates, ranks),
@@ -225,6 +227,13 @@ class RetrievalTask(_MatchingTask):
                 score=shown[0]["score"], group=_rank_group(rank, scores.shape[1]), candidates=shown,
             ))
         return out
+
+    def _mode_name(self) -> str:
+        rc = self.cfg.retrieval
+        if rc.eval_mode != "rerank":
+            return rc.eval_mode
+        score = "itm" if rc.rerank_score == "itm" else f"itm + {rc.rerank_dual_weight:g} x dual"
+        return f"rerank k={rc.rerank_k} by {score}"
 
     def _encode_videos(self, model, video_ids: list[str], split: str, device, need_embedding: bool):
         """Every video's clips through the visual tower once: the ids of the videos that could be
