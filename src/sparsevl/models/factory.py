@@ -17,9 +17,21 @@ from typing import Literal
 
 from typing import Any
 
+import torch
 from torch import nn
-from transformers import BertConfig, BertModel, CLIPVisionConfig, CLIPVisionModel, ResNetConfig, ResNetModel
+from transformers import (
+    BertConfig,
+    BertModel,
+    CLIPTextConfig,
+    CLIPVisionConfig,
+    CLIPVisionModel,
+    ResNetConfig,
+    ResNetModel,
+)
 
+from sparsevl.models.clip_text import ClipTextTower
+from sparsevl.models.clip_weights import read_clip_checkpoint
+from sparsevl.models.dual_encoder import DualEncoder, VideoTower
 from sparsevl.models.backbones import ClipViTGrid, EfficientNetLite0, EfficientNetLite0Grid, ResNetGrid, TinyCNN
 from sparsevl.models.cross_encoder import CrossEncoder
 from sparsevl.models.fusion import ConcatFusion, MeanFusion, TimeEmbedFusion
@@ -66,13 +78,15 @@ ARCHITECTURES = {
     "cross_encoder": ("tiny_cnn", "efficientnet_lite0", "resnet50", "clip_vit"),
     # action recognition: a ViT over frames (with adapters or divided attention) -> linear head
     "video_classifier": ("vit", "clip_vit", "timesformer"),
+    # CLIP as a video-text dual encoder (CLIP4Clip's meanP): both towers from one CLIP folder
+    "dual_encoder": ("clip_vit",),
 }
 
 
 @dataclasses.dataclass
 class ModelConfig:
     # which family of models: see ARCHITECTURES (the backbones each can use)
-    architecture: Literal["cross_encoder", "video_classifier"] = "cross_encoder"
+    architecture: Literal["cross_encoder", "video_classifier", "dual_encoder"] = "cross_encoder"
     # docs/backbones.md: each backbone, its checkpoint layout, normalisation and grid stride.
     # `vit`: a randomly initialised ViT of CLIP's architecture (hidden_size, num_layers, num_heads,
     # intermediate_size, patch_size); `timesformer`: a Hugging Face TimeSformer folder.
@@ -90,6 +104,9 @@ class ModelConfig:
     # A BERT-layout folder (config.json, weights, vocab.txt). None: a randomly initialised BERT of
     # the size below, with a word vocabulary built from the training questions.
     text_model_dir: str | None = None
+    # the text tower: a BERT (the cross-encoder's) or CLIP's text transformer (the dual encoder's,
+    # read with its tokenizer and projections from the CLIP folder in backbone_dir)
+    text_tower: Literal["bert", "clip"] = "bert"
     # the size of a randomly initialised transformer: the cross-encoder's BERT, or the `vit` backbone
     hidden_size: int = 128
     num_layers: int = 2
@@ -139,6 +156,13 @@ class ModelConfig:
         if needs_folder and self.backbone_dir is None and not self.allow_missing_pretrained:
             checkpoint_path(self.backbone, None)  # raises: names backbone_dir and what to put there
         cross_encoder, classifier = self.architecture == "cross_encoder", self.architecture == "video_classifier"
+        dual = self.architecture == "dual_encoder"
+        if (self.text_tower == "clip") != dual:
+            raise ValueError("text_tower clip goes with architecture dual_encoder (CLIP's two towers), and the "
+                             f"dual_encoder has CLIP's text tower: set both (got {self.architecture}, {self.text_tower})")
+        if dual and self.allow_missing_pretrained:
+            raise ValueError("the dual_encoder is read whole from a CLIP folder (backbone_dir): "
+                             "allow_missing_pretrained does not apply")
         # the random transformer's size: the cross-encoder's BERT without a text model, or the `vit`
         sized = (cross_encoder and self.text_model_dir is None) or self.backbone == "vit"
         applies = {
@@ -146,7 +170,8 @@ class ModelConfig:
             "backbone_stride": self.backbone == "efficientnet_lite0",
             "backbone_dir": self.backbone not in ("tiny_cnn", "vit"),
             "frozen_bn": self.backbone in ("tiny_cnn", "efficientnet_lite0", "resnet50"),
-            **{name: cross_encoder for name in ("fusion", "text_model_dir", "max_text_len", "pool", "embed_dim")},
+            **{name: cross_encoder for name in ("fusion", "text_model_dir", "pool", "embed_dim")},
+            "max_text_len": cross_encoder or dual,
             **{name: sized for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size")},
             "patch_size": self.backbone == "vit",
             **{name: classifier for name in ("attention_type", "adapter", "freeze_backbone")},
@@ -259,6 +284,8 @@ def build_video_qa_model(cfg: ModelConfig, num_labels: int, vocab_size: int, arc
 
 def build_matching_model(cfg: ModelConfig, vocab_size: int, arch: Arch | None = None) -> nn.Module:
     """Retrieval and multiple-choice QA: one model, so a retrieval checkpoint answers multiple choice."""
+    if cfg.architecture == "dual_encoder":  # CLIP: no cross-encoder, its own tokenizer's vocabulary
+        return build_dual_encoder(cfg, arch)
     visual, cross, arch = build_towers(cfg, vocab_size, arch)
     model = VideoTextMatchingModel(visual, cross, cfg.embed_dim, cfg.pool)
     model.arch = arch
@@ -292,4 +319,30 @@ def _build_video_classifier(cfg: ModelConfig, num_classes: int, image_size: int,
     if cfg.freeze_backbone:
         model.freeze_backbone()
     model.arch = {"vit": vit.arch.to_dict()}
+    return model
+
+
+def build_dual_encoder(cfg: ModelConfig, arch: Arch | None = None) -> nn.Module:
+    """CLIP's two towers, projections and logit scale from the Hugging Face CLIP folder in
+    `cfg.backbone_dir`; with `arch` (a checkpoint's), the same architecture built empty."""
+    if arch is not None:
+        vit_arch, text_config = ViTArch.from_dict(arch["vit"]), CLIPTextConfig.from_dict(arch["clip_text"])
+        embed_dim, parts = arch["embed_dim"], None
+    else:
+        parts = read_clip_checkpoint(cfg.backbone_dir)
+        vit_arch, text_config = parts.vit_arch, CLIPTextConfig.from_dict(parts.text_config)
+        embed_dim = parts.visual_proj.shape[0]
+    if cfg.max_text_len > text_config.max_position_embeddings:
+        raise ConfigError(f"{cfg.max_text_len} tokens do not fit CLIP's text tower "
+                          f"({text_config.max_position_embeddings} positions)", "model.max_text_len")
+    visual = VideoTower(VisionTransformer(vit_arch), embed_dim)
+    model = DualEncoder(visual, ClipTextTower(text_config, embed_dim), logit_scale=0.0)
+    if parts is not None:
+        load_image_weights(visual.backbone, parts.vit_state, str(cfg.backbone_dir))
+        model.text.model.load_state_dict(parts.text_state)
+        with torch.no_grad():
+            visual.proj.weight.copy_(parts.visual_proj)
+            model.text.proj.weight.copy_(parts.text_proj)
+            model.logit_scale.copy_(parts.logit_scale)
+    model.arch = {"vit": vit_arch.to_dict(), "clip_text": text_config.to_dict(), "embed_dim": embed_dim}
     return model
