@@ -19,7 +19,7 @@ def write_tiny_clip(folder: Path, texts: list[str], seed: int = 0, layers: int =
     vocab, merges = build_clip_vocab(texts)
     config = CLIPConfig(
         text_config={"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                     "num_attention_heads": 2, "max_position_embeddings": 32, "bos_token_id": vocab[BOS],
+                     "num_attention_heads": 2, "max_position_embeddings": 77, "bos_token_id": vocab[BOS],
                      "eos_token_id": vocab[EOS], "pad_token_id": vocab[EOS]},
         vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": layers,
                        "num_attention_heads": 2, "image_size": IMAGE_SIZE, "patch_size": 4},

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def dual_config(folder, **overrides) -> ModelConfig:
     cfg = ModelConfig(**{"architecture": "dual_encoder", "backbone": "clip_vit", "text_tower": "clip",
-                         "backbone_dir": str(folder), "max_text_len": 32, **overrides})
+                         "backbone_dir": str(folder), "max_text_len": 77, **overrides})
     cfg.validate()
     return cfg
 
@@ -79,7 +79,7 @@ def test_the_matching_factory_builds_it_and_a_checkpoint_rebuilds_it_without_the
 def test_configs_that_do_not_fit_are_refused(clip):
     _, folder = clip
     with pytest.raises(ConfigError, match="max_text_len"):
-        build_dual_encoder(dual_config(folder, max_text_len=33))
+        build_dual_encoder(dual_config(folder, max_text_len=78))
     with pytest.raises(ValueError, match="text_tower clip goes with architecture dual_encoder"):
         ModelConfig(text_tower="clip").validate()
     with pytest.raises(ValueError, match="embed_dim would have no effect"):

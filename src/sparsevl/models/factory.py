@@ -11,6 +11,7 @@ the checkpoint's weights are then loaded into it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from pathlib import Path
 from typing import Literal
@@ -50,7 +51,7 @@ from sparsevl.config import ConfigError
 from sparsevl.models.vit import AdapterPlacementError, AdapterSpec, ViTArch, VisionTransformer, random_arch
 from sparsevl.models.vit_weights import load_image_weights, read_vit_checkpoint
 from sparsevl.models.visual import VisualEncoder
-from sparsevl.problems import MissingInputError
+from sparsevl.problems import BadInputError, MissingInputError
 
 
 @dataclasses.dataclass
@@ -346,3 +347,21 @@ def build_dual_encoder(cfg: ModelConfig, arch: Arch | None = None) -> nn.Module:
             model.logit_scale.copy_(parts.logit_scale)
     model.arch = {"vit": vit_arch.to_dict(), "clip_text": text_config.to_dict(), "embed_dim": embed_dim}
     return model
+
+
+def pretrained_model_section(folder: str | Path) -> dict[str, str]:
+    """The model config that reads the whole pretrained model in `folder` (zero-shot evaluation
+    with `--init-from FOLDER`): a Hugging Face CLIP folder is the CLIP dual encoder."""
+    folder = Path(folder)
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise MissingInputError(f"--init-from {folder}: no config.json there; give a Hugging Face CLIP folder "
+                                "(config.json, the weights, vocab.json and merges.txt)")
+    try:
+        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
+        raise BadInputError(f"{config_file} is not a JSON object: {e}") from None
+    if model_type != "clip":
+        raise BadInputError(f"--init-from {folder} holds a {model_type!r} model: zero-shot evaluation reads a whole "
+                            "CLIP (model_type 'clip', both towers)")
+    return {"architecture": "dual_encoder", "backbone": "clip_vit", "text_tower": "clip", "backbone_dir": str(folder)}
