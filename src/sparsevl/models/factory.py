@@ -30,6 +30,7 @@ from transformers import (
     ResNetModel,
 )
 
+from sparsevl.models.bt_adapter import BTAdapterBranch
 from sparsevl.models.clip_text import ClipTextTower
 from sparsevl.models.clip_weights import read_clip_checkpoint
 from sparsevl.models.dual_encoder import DualEncoder, VideoTower
@@ -74,6 +75,22 @@ class AdapterConfig:
         return AdapterSpec(self.layers, self.width, self.kernel_t, self.position) if self.type == "st" else None
 
 
+@dataclasses.dataclass
+class BTAdapterConfig:
+    """BT-Adapter's temporal branch beside the dual encoder's frozen CLIP (docs/zero_shot.md)."""
+
+    depth: int = 0  # branch blocks beside CLIP's last `depth` layers; 0: no branch
+    # of the patch positions, the share the branch does not see in training (a tube mask, the
+    # same positions in every frame; BT-Adapter pre-trains with 0.7); evaluation sees them all
+    mask_ratio: float = 0.7
+
+    def validate(self) -> None:
+        if self.depth < 0:
+            raise ValueError(f"bt_adapter.depth must be at least 0, got {self.depth}")
+        if not 0 <= self.mask_ratio < 1:
+            raise ValueError(f"bt_adapter.mask_ratio must be in [0, 1), got {self.mask_ratio}")
+
+
 ARCHITECTURES = {
     # ClipBERT's family: backbone grid -> temporal fusion -> BERT over [text; visual] -> task head
     "cross_encoder": ("tiny_cnn", "efficientnet_lite0", "resnet50", "clip_vit"),
@@ -108,6 +125,7 @@ class ModelConfig:
     # the text tower: a BERT (the cross-encoder's) or CLIP's text transformer (the dual encoder's,
     # read with its tokenizer and projections from the CLIP folder in backbone_dir)
     text_tower: Literal["bert", "clip"] = "bert"
+    bt_adapter: BTAdapterConfig = dataclasses.field(default_factory=BTAdapterConfig)
     # the size of a randomly initialised transformer: the cross-encoder's BERT, or the `vit` backbone
     hidden_size: int = 128
     num_layers: int = 2
@@ -173,6 +191,7 @@ class ModelConfig:
             "frozen_bn": self.backbone in ("tiny_cnn", "efficientnet_lite0", "resnet50"),
             **{name: cross_encoder for name in ("fusion", "text_model_dir", "pool", "embed_dim")},
             "max_text_len": cross_encoder or dual,
+            "bt_adapter": dual,
             **{name: sized for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size")},
             "patch_size": self.backbone == "vit",
             **{name: classifier for name in ("attention_type", "adapter", "freeze_backbone")},
@@ -336,15 +355,25 @@ def build_dual_encoder(cfg: ModelConfig, arch: Arch | None = None) -> nn.Module:
     if cfg.max_text_len > text_config.max_position_embeddings:
         raise ConfigError(f"{cfg.max_text_len} tokens do not fit CLIP's text tower "
                           f"({text_config.max_position_embeddings} positions)", "model.max_text_len")
-    visual = VideoTower(VisionTransformer(vit_arch), embed_dim)
+    vit = VisionTransformer(vit_arch)
+    bt = cfg.bt_adapter
+    if bt.depth > vit_arch.layers:
+        raise ConfigError(f"a branch of {bt.depth} blocks does not fit beside CLIP's {vit_arch.layers} layers",
+                          "model.bt_adapter.depth")
+    branch = BTAdapterBranch(vit_arch, bt.depth, cfg.num_frm, bt.mask_ratio) if bt.depth else None
+    visual = VideoTower(vit, embed_dim, branch)
     model = DualEncoder(visual, ClipTextTower(text_config, embed_dim), logit_scale=0.0)
     if parts is not None:
-        load_image_weights(visual.backbone, parts.vit_state, str(cfg.backbone_dir))
+        load_image_weights(vit, parts.vit_state, str(cfg.backbone_dir))
         model.text.model.load_state_dict(parts.text_state)
         with torch.no_grad():
             visual.proj.weight.copy_(parts.visual_proj)
             model.text.proj.weight.copy_(parts.text_proj)
             model.logit_scale.copy_(parts.logit_scale)
+        if branch is not None:
+            branch.init_from(vit)  # its spatial blocks start as copies of the CLIP layers they sit beside
+    if branch is not None:
+        model.freeze_all_but_the_branch()
     model.arch = {"vit": vit_arch.to_dict(), "clip_text": text_config.to_dict(), "embed_dim": embed_dim}
     return model
 
