@@ -74,3 +74,10 @@ def test_the_checkpoint_evaluates_and_predicts_by_the_dual_encoder(trained, data
     caption = {r["cid"]: r["caption"] for r in records}
     expected = {caption[cid]: row[column] for cid, row in zip(saved["cids"], saved["scores"])}
     assert {row["text"]: row["dual"] for row in rows} == pytest.approx(expected, abs=2e-3)
+
+
+def test_a_branch_trained_on_2_frames_evaluates_on_3(trained, tmp_path, capsys):
+    _, ckpt = trained
+    assert main(["evaluate", "--checkpoint", str(ckpt), "--split", "train", "--out", str(tmp_path),
+                 "--model.num_frm", "3"]) == 0
+    assert "dual: 6 captions x 6 videos" in capsys.readouterr().out

@@ -360,7 +360,10 @@ def build_dual_encoder(cfg: ModelConfig, arch: Arch | None = None) -> nn.Module:
     if bt.depth > vit_arch.layers:
         raise ConfigError(f"a branch of {bt.depth} blocks does not fit beside CLIP's {vit_arch.layers} layers",
                           "model.bt_adapter.depth")
-    branch = BTAdapterBranch(vit_arch, bt.depth, cfg.num_frm, bt.mask_ratio) if bt.depth else None
+    # the branch's temporal embedding has the length it was trained with (a checkpoint's), resized
+    # to the frames of each clip it sees: a branch trained on 8 frames evaluates on 12
+    time_length = arch.get("bt_adapter_frames", cfg.num_frm) if arch is not None else cfg.num_frm
+    branch = BTAdapterBranch(vit_arch, bt.depth, time_length, bt.mask_ratio) if bt.depth else None
     visual = VideoTower(vit, embed_dim, branch)
     model = DualEncoder(visual, ClipTextTower(text_config, embed_dim), logit_scale=0.0)
     if parts is not None:
@@ -374,7 +377,8 @@ def build_dual_encoder(cfg: ModelConfig, arch: Arch | None = None) -> nn.Module:
             branch.init_from(vit)  # its spatial blocks start as copies of the CLIP layers they sit beside
     if branch is not None:
         model.freeze_all_but_the_branch()
-    model.arch = {"vit": vit_arch.to_dict(), "clip_text": text_config.to_dict(), "embed_dim": embed_dim}
+    model.arch = {"vit": vit_arch.to_dict(), "clip_text": text_config.to_dict(), "embed_dim": embed_dim,
+                  "bt_adapter_frames": time_length}
     return model
 
 
