@@ -15,7 +15,6 @@ DEMOS: dict[str, str] = {
     "video_qa": "sparsevl.demos.shapes:video_qa",
     "retrieval": "sparsevl.demos.shapes:retrieval",
     "classification": "sparsevl.demos.action:run",
-    "zero_shot": "sparsevl.demos.zero_shot:run",
 }
 
 
