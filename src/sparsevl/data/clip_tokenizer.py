@@ -5,7 +5,7 @@
   `openai/clip-vit-base-patch16`.
 - `build_clip_vocab(texts)`: for a text tower trained from scratch, the byte symbols plus one
   merge chain per word of the texts, so that words seen in training are single tokens (the BPE
-  analogue of `tokenizer.build_word_vocab`); `write_clip_tokenizer` writes it in that layout.
+  analogue of `tokenizer.build_word_vocab`).
 
 A tokenizer is saved in checkpoints as its vocabulary and merges (`clip_tokenizer_state`).
 """
@@ -19,7 +19,6 @@ from typing import Iterable
 
 from transformers import CLIPTokenizer
 
-from sparsevl.files import write_atomic
 from sparsevl.problems import BadInputError, MissingInputError
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
@@ -102,13 +101,3 @@ def clip_tokenizer_state(tokenizer: CLIPTokenizer) -> dict:
 
 def clip_tokenizer_from_state(state: dict) -> CLIPTokenizer:
     return clip_tokenizer({t: i for i, t in enumerate(state["vocab"])}, list(state["merges"]))
-
-
-def write_clip_tokenizer(vocab: dict[str, int], merges: list[str], folder: Path) -> None:
-    """`vocab.json` and `merges.txt` in Hugging Face's layout, each written whole or not at all."""
-    text = {
-        "vocab.json": json.dumps(vocab, ensure_ascii=False),
-        "merges.txt": "#version: 0.2\n" + "".join(f"{m}\n" for m in merges),
-    }
-    for name, content in text.items():
-        write_atomic(folder / name, lambda f, content=content: f.write(content.encode("utf-8")))
