@@ -14,15 +14,16 @@ from sparsevl.data.clip_tokenizer import BOS, EOS, build_clip_vocab
 IMAGE_SIZE = 16
 
 
-def write_tiny_clip(folder: Path, texts: list[str], seed: int = 0, layers: int = 2) -> CLIPModel:
+def write_tiny_clip(folder: Path, texts: list[str], seed: int = 0, layers: int = 2, width: int = 32,
+                    heads: int = 2) -> CLIPModel:
     """A random CLIP whose vocabulary makes every word of `texts` one token."""
     vocab, merges = build_clip_vocab(texts)
     config = CLIPConfig(
-        text_config={"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                     "num_attention_heads": 2, "max_position_embeddings": 77, "bos_token_id": vocab[BOS],
+        text_config={"vocab_size": len(vocab), "hidden_size": width, "intermediate_size": 64, "num_hidden_layers": 2,
+                     "num_attention_heads": heads, "max_position_embeddings": 77, "bos_token_id": vocab[BOS],
                      "eos_token_id": vocab[EOS], "pad_token_id": vocab[EOS]},
-        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": layers,
-                       "num_attention_heads": 2, "image_size": IMAGE_SIZE, "patch_size": 4},
+        vision_config={"hidden_size": width, "intermediate_size": 64, "num_hidden_layers": layers,
+                       "num_attention_heads": heads, "image_size": IMAGE_SIZE, "patch_size": 4},
         projection_dim=16,
     )
     torch.manual_seed(seed)

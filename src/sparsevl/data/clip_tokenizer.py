@@ -1,8 +1,11 @@
 """CLIP's byte-level BPE tokenizer: from a model folder, or built from the training texts.
 
-- `read_clip_tokenizer(folder)`: Hugging Face's layout, `vocab.json` (token -> id) and
+- `read_clip_tokenizer(path)`: Hugging Face's layout, `vocab.json` (token -> id) and
   `merges.txt` (an optional `#version` line, then one merge "a b" per line, best first), as in
-  `openai/clip-vit-base-patch16`.
+  `openai/clip-vit-base-patch16`; or, beside OpenAI's `.pt` files, OpenAI's
+  `bpe_simple_vocab_16e6.txt.gz` (the CLIP repository's `clip/`): a header line, then the merges;
+  its vocabulary is the 256 byte symbols, the same ending a word, one token per merge (at most
+  48,894, as OpenAI's tokenizer reads), then the start- and end-of-text tokens: 49,408 tokens.
 - `build_clip_vocab(texts)`: for a text tower trained from scratch, the byte symbols plus one
   merge chain per word of the texts, so that words seen in training are single tokens (the BPE
   analogue of `tokenizer.build_word_vocab`).
@@ -13,6 +16,7 @@ A tokenizer is saved in checkpoints as its vocabulary and merges (`clip_tokenize
 from __future__ import annotations
 
 import functools
+import gzip
 import json
 from pathlib import Path
 from typing import Iterable
@@ -22,6 +26,8 @@ from transformers import CLIPTokenizer
 from sparsevl.problems import BadInputError, MissingInputError
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
+OPENAI_BPE = "bpe_simple_vocab_16e6.txt.gz"
+OPENAI_MERGES = 49152 - 256 - 2  # the merges OpenAI's tokenizer takes from its file
 
 
 @functools.lru_cache(maxsize=1)
@@ -46,13 +52,40 @@ def vocab_from_merges(merges: list[str]) -> dict[str, int]:
     return {t: i for i, t in enumerate(tokens)}
 
 
-def read_clip_tokenizer(folder: str | Path) -> CLIPTokenizer:
-    """The tokenizer of a Hugging Face CLIP folder."""
-    folder = Path(folder)
+def read_clip_tokenizer(path: str | Path) -> CLIPTokenizer:
+    """The tokenizer in `path`, a CLIP folder, or in the folder of a CLIP file (OpenAI's `.pt`)."""
+    path = Path(path)
+    folder = path.parent if path.is_file() else path
+    if (folder / "vocab.json").is_file() and (folder / "merges.txt").is_file():
+        return _read_hf_files(folder)
+    if (folder / OPENAI_BPE).is_file():
+        merges = _read_openai_bpe(folder / OPENAI_BPE)
+        return clip_tokenizer(vocab_from_merges(merges), merges)
+    raise MissingInputError(f"no CLIP tokenizer in {folder}: a Hugging Face CLIP folder has vocab.json and "
+                            f"merges.txt beside config.json; beside OpenAI's .pt file, put {OPENAI_BPE} "
+                            "(from the CLIP repository's clip/ folder)")
+
+
+def _read_openai_bpe(path: Path) -> list[str]:
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise BadInputError(f"{path} cannot be read as OpenAI's gzipped BPE merges: {e}") from None
+    merges = []
+    for n, line in enumerate(lines[1:OPENAI_MERGES + 1], start=2):  # the first line is a header
+        if not line:
+            continue
+        if len(line.split(" ")) != 2:
+            raise BadInputError(f"{path} line {n}: expected one merge, two symbols separated by a space")
+        merges.append(line)
+    if not merges:
+        raise BadInputError(f"{path} holds no merges after its header line")
+    return merges
+
+
+def _read_hf_files(folder: Path) -> CLIPTokenizer:
     vocab_file, merges_file = folder / "vocab.json", folder / "merges.txt"
-    if not (vocab_file.is_file() and merges_file.is_file()):
-        raise MissingInputError(f"no CLIP tokenizer in {folder}: a Hugging Face CLIP folder has vocab.json and "
-                                "merges.txt beside config.json")
     try:
         vocab = json.loads(vocab_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:

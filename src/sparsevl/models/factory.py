@@ -384,12 +384,16 @@ def build_dual_encoder(cfg: ModelConfig, arch: Arch | None = None) -> nn.Module:
 
 def pretrained_model_section(folder: str | Path) -> dict[str, str]:
     """The model config that reads the whole pretrained model in `folder` (zero-shot evaluation
-    with `--init-from FOLDER`): a Hugging Face CLIP folder is the CLIP dual encoder."""
+    with `--init-from FOLDER`): a Hugging Face CLIP folder, or OpenAI's CLIP file, is the CLIP
+    dual encoder."""
     folder = Path(folder)
+    clip = {"architecture": "dual_encoder", "backbone": "clip_vit", "text_tower": "clip", "backbone_dir": str(folder)}
+    if folder.is_file():  # OpenAI's ViT-B-16.pt: read_clip_checkpoint says so if it is not a whole CLIP
+        return clip
     config_file = folder / "config.json"
     if not config_file.is_file():
         raise MissingInputError(f"--init-from {folder}: no config.json there; give a Hugging Face CLIP folder "
-                                "(config.json, the weights, vocab.json and merges.txt)")
+                                "(config.json, the weights, vocab.json and merges.txt) or OpenAI's CLIP file")
     try:
         model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
@@ -397,4 +401,4 @@ def pretrained_model_section(folder: str | Path) -> dict[str, str]:
     if model_type != "clip":
         raise BadInputError(f"--init-from {folder} holds a {model_type!r} model: zero-shot evaluation reads a whole "
                             "CLIP (model_type 'clip', both towers)")
-    return {"architecture": "dual_encoder", "backbone": "clip_vit", "text_tower": "clip", "backbone_dir": str(folder)}
+    return clip
