@@ -49,11 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     # allow_abbrev=False: a config override must never be taken for a prefix of an option
     parser = argparse.ArgumentParser(prog=f"sparsevl {verb}", description=VERBS[verb][1], allow_abbrev=False)
     module.add_arguments(parser)
-    args, extra = parser.parse_known_args(rest)
-    # Verbs that read a config take the leftover `--key value` pairs as overrides (sparsevl.config).
-    if extra and not getattr(module, "ACCEPTS_CONFIG_OVERRIDES", False):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.overrides = extra
+    if getattr(module, "ACCEPTS_CONFIG_OVERRIDES", False):
+        # Verbs that read a config take the leftover `--key value` pairs as overrides (sparsevl.config).
+        args, args.overrides = parser.parse_known_args(rest)
+    else:
+        # Intermixed: options may come between positionals (`VIDEO_DIR --fps 4 VIS_DB`).
+        args = parser.parse_intermixed_args(rest)
+        args.overrides = []
     try:
         return int(module.run(args) or 0)
     except UserError as e:
