@@ -36,6 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_intermixed(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Options may come between positionals (`VIDEO_DIR --fps 4 VIS_DB`), which plain parse_args
+    refuses. argparse cannot intermix a verb with sub-commands (`vis-db index`) and says so with a
+    TypeError: those parse plainly."""
+    try:
+        return parser.parse_intermixed_args(argv)
+    except TypeError:
+        return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in VERBS:
@@ -53,8 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         # Verbs that read a config take the leftover `--key value` pairs as overrides (sparsevl.config).
         args, args.overrides = parser.parse_known_args(rest)
     else:
-        # Intermixed: options may come between positionals (`VIDEO_DIR --fps 4 VIS_DB`).
-        args = parser.parse_intermixed_args(rest)
+        args = parse_intermixed(parser, rest)
         args.overrides = []
     try:
         return int(module.run(args) or 0)
