@@ -69,8 +69,8 @@ def test_paper_configs_use_the_container_mounts(path):
     if cfg.model.architecture == "cross_encoder":  # ClipBERT's runs: named by backbone, with a text model
         paths.append(cfg.model.text_model_dir)
         assert cfg.model.backbone == path.stem
-    else:  # action recognition: named by method and backbone (st_adapter_vit_b16)
-        assert path.stem.endswith("vit_b16") and cfg.model.backbone == "clip_vit"
+    else:  # action recognition, BT-Adapter: named by method and backbone (st_adapter_vit_b16, webvid2m_vit_l14)
+        assert re.search(r"vit_(b16|l14)$", path.stem) and cfg.model.backbone == "clip_vit"
     assert all(p and p.startswith(MOUNTS) for p in paths), paths
 
 

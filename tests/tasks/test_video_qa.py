@@ -69,6 +69,8 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "fusion": "concat",
             "num_frm": 2,
             "text_model_dir": None,
+            "text_tower": "bert",
+            "bt_adapter": {"depth": 0, "mask_ratio": 0.7},
             "hidden_size": 32,
             "num_layers": 1,
             "num_heads": 2,

@@ -1,4 +1,5 @@
-"""Text tokenizers: a BERT WordPiece vocabulary, from a model folder or built from the data.
+"""Text tokenizers: a BERT WordPiece vocabulary, from a model folder or built from the data (and
+CLIP's byte-level BPE, `clip_tokenizer`).
 
 A tokenizer is saved with every checkpoint as plain data (`tokenizer_state`) and rebuilt from it
 (`tokenizer_from_state`), so a checkpoint alone tokenizes exactly as its run did.
@@ -11,8 +12,9 @@ from pathlib import Path
 
 from tokenizers.normalizers import BertNormalizer
 from tokenizers.pre_tokenizers import BertPreTokenizer
-from transformers import BertTokenizer
+from transformers import BertTokenizer, CLIPTokenizer
 
+from sparsevl.data.clip_tokenizer import clip_tokenizer_from_state, clip_tokenizer_state
 from sparsevl.problems import MissingInputError
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -42,12 +44,16 @@ def bert_tokenizer(vocab: list[str], lowercase: bool = True) -> BertTokenizer:
     return BertTokenizer(vocab={word: i for i, word in enumerate(vocab)}, do_lower_case=lowercase)
 
 
-def tokenizer_state(tokenizer: BertTokenizer) -> dict:
+def tokenizer_state(tokenizer: BertTokenizer | CLIPTokenizer) -> dict:
+    if isinstance(tokenizer, CLIPTokenizer):
+        return clip_tokenizer_state(tokenizer)
     vocab = tokenizer.get_vocab()
     return {"kind": "bert", "vocab": sorted(vocab, key=vocab.get), "lowercase": bool(tokenizer.do_lower_case)}
 
 
-def tokenizer_from_state(state: dict) -> BertTokenizer:
+def tokenizer_from_state(state: dict) -> BertTokenizer | CLIPTokenizer:
+    if state.get("kind") == "clip":
+        return clip_tokenizer_from_state(state)
     if state.get("kind") != "bert":
         raise ValueError(f"unknown tokenizer kind {state.get('kind')!r} in the checkpoint")
     return bert_tokenizer(state["vocab"], state["lowercase"])

@@ -11,15 +11,29 @@ the checkpoint's weights are then loaded into it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 from pathlib import Path
 from typing import Literal
 
 from typing import Any
 
+import torch
 from torch import nn
-from transformers import BertConfig, BertModel, CLIPVisionConfig, CLIPVisionModel, ResNetConfig, ResNetModel
+from transformers import (
+    BertConfig,
+    BertModel,
+    CLIPTextConfig,
+    CLIPVisionConfig,
+    CLIPVisionModel,
+    ResNetConfig,
+    ResNetModel,
+)
 
+from sparsevl.models.bt_adapter import BTAdapterBranch
+from sparsevl.models.clip_text import ClipTextTower
+from sparsevl.models.clip_weights import read_clip_checkpoint
+from sparsevl.models.dual_encoder import DualEncoder, VideoTower
 from sparsevl.models.backbones import ClipViTGrid, EfficientNetLite0, EfficientNetLite0Grid, ResNetGrid, TinyCNN
 from sparsevl.models.cross_encoder import CrossEncoder
 from sparsevl.models.fusion import ConcatFusion, MeanFusion, TimeEmbedFusion
@@ -38,7 +52,7 @@ from sparsevl.config import ConfigError
 from sparsevl.models.vit import AdapterPlacementError, AdapterSpec, ViTArch, VisionTransformer, random_arch
 from sparsevl.models.vit_weights import load_image_weights, read_vit_checkpoint
 from sparsevl.models.visual import VisualEncoder
-from sparsevl.problems import MissingInputError
+from sparsevl.problems import BadInputError, MissingInputError
 
 
 @dataclasses.dataclass
@@ -61,18 +75,36 @@ class AdapterConfig:
         return AdapterSpec(self.layers, self.width, self.kernel_t, self.position) if self.type == "st" else None
 
 
+@dataclasses.dataclass
+class BTAdapterConfig:
+    """BT-Adapter's temporal branch beside the dual encoder's frozen CLIP (docs/zero_shot.md)."""
+
+    depth: int = 0  # branch blocks beside CLIP's last `depth` layers; 0: no branch
+    # of the patch positions, the share the branch does not see in training (a tube mask, the
+    # same positions in every frame; BT-Adapter pre-trains with 0.7); evaluation sees them all
+    mask_ratio: float = 0.7
+
+    def validate(self) -> None:
+        if self.depth < 0:
+            raise ValueError(f"bt_adapter.depth must be at least 0, got {self.depth}")
+        if not 0 <= self.mask_ratio < 1:
+            raise ValueError(f"bt_adapter.mask_ratio must be in [0, 1), got {self.mask_ratio}")
+
+
 ARCHITECTURES = {
     # ClipBERT's family: backbone grid -> temporal fusion -> BERT over [text; visual] -> task head
     "cross_encoder": ("tiny_cnn", "efficientnet_lite0", "resnet50", "clip_vit"),
     # action recognition: a ViT over frames (with adapters or divided attention) -> linear head
     "video_classifier": ("vit", "clip_vit", "timesformer"),
+    # CLIP as a video-text dual encoder (CLIP4Clip's meanP): both towers from one CLIP folder
+    "dual_encoder": ("clip_vit",),
 }
 
 
 @dataclasses.dataclass
 class ModelConfig:
     # which family of models: see ARCHITECTURES (the backbones each can use)
-    architecture: Literal["cross_encoder", "video_classifier"] = "cross_encoder"
+    architecture: Literal["cross_encoder", "video_classifier", "dual_encoder"] = "cross_encoder"
     # docs/backbones.md: each backbone, its checkpoint layout, normalisation and grid stride.
     # `vit`: a randomly initialised ViT of CLIP's architecture (hidden_size, num_layers, num_heads,
     # intermediate_size, patch_size); `timesformer`: a Hugging Face TimeSformer folder.
@@ -90,6 +122,10 @@ class ModelConfig:
     # A BERT-layout folder (config.json, weights, vocab.txt). None: a randomly initialised BERT of
     # the size below, with a word vocabulary built from the training questions.
     text_model_dir: str | None = None
+    # the text tower: a BERT (the cross-encoder's) or CLIP's text transformer (the dual encoder's,
+    # read with its tokenizer and projections from the CLIP folder in backbone_dir)
+    text_tower: Literal["bert", "clip"] = "bert"
+    bt_adapter: BTAdapterConfig = dataclasses.field(default_factory=BTAdapterConfig)
     # the size of a randomly initialised transformer: the cross-encoder's BERT, or the `vit` backbone
     hidden_size: int = 128
     num_layers: int = 2
@@ -139,6 +175,13 @@ class ModelConfig:
         if needs_folder and self.backbone_dir is None and not self.allow_missing_pretrained:
             checkpoint_path(self.backbone, None)  # raises: names backbone_dir and what to put there
         cross_encoder, classifier = self.architecture == "cross_encoder", self.architecture == "video_classifier"
+        dual = self.architecture == "dual_encoder"
+        if (self.text_tower == "clip") != dual:
+            raise ValueError("text_tower clip goes with architecture dual_encoder (CLIP's two towers), and the "
+                             f"dual_encoder has CLIP's text tower: set both (got {self.architecture}, {self.text_tower})")
+        if dual and self.allow_missing_pretrained:
+            raise ValueError("the dual_encoder is read whole from a CLIP folder (backbone_dir): "
+                             "allow_missing_pretrained does not apply")
         # the random transformer's size: the cross-encoder's BERT without a text model, or the `vit`
         sized = (cross_encoder and self.text_model_dir is None) or self.backbone == "vit"
         applies = {
@@ -146,7 +189,9 @@ class ModelConfig:
             "backbone_stride": self.backbone == "efficientnet_lite0",
             "backbone_dir": self.backbone not in ("tiny_cnn", "vit"),
             "frozen_bn": self.backbone in ("tiny_cnn", "efficientnet_lite0", "resnet50"),
-            **{name: cross_encoder for name in ("fusion", "text_model_dir", "max_text_len", "pool", "embed_dim")},
+            **{name: cross_encoder for name in ("fusion", "text_model_dir", "pool", "embed_dim")},
+            "max_text_len": cross_encoder or dual,
+            "bt_adapter": dual,
             **{name: sized for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size")},
             "patch_size": self.backbone == "vit",
             **{name: classifier for name in ("attention_type", "adapter", "freeze_backbone")},
@@ -259,6 +304,8 @@ def build_video_qa_model(cfg: ModelConfig, num_labels: int, vocab_size: int, arc
 
 def build_matching_model(cfg: ModelConfig, vocab_size: int, arch: Arch | None = None) -> nn.Module:
     """Retrieval and multiple-choice QA: one model, so a retrieval checkpoint answers multiple choice."""
+    if cfg.architecture == "dual_encoder":  # CLIP: no cross-encoder, its own tokenizer's vocabulary
+        return build_dual_encoder(cfg, arch)
     visual, cross, arch = build_towers(cfg, vocab_size, arch)
     model = VideoTextMatchingModel(visual, cross, cfg.embed_dim, cfg.pool)
     model.arch = arch
@@ -293,3 +340,65 @@ def _build_video_classifier(cfg: ModelConfig, num_classes: int, image_size: int,
         model.freeze_backbone()
     model.arch = {"vit": vit.arch.to_dict()}
     return model
+
+
+def build_dual_encoder(cfg: ModelConfig, arch: Arch | None = None) -> nn.Module:
+    """CLIP's two towers, projections and logit scale from the Hugging Face CLIP folder in
+    `cfg.backbone_dir`; with `arch` (a checkpoint's), the same architecture built empty."""
+    if arch is not None:
+        vit_arch, text_config = ViTArch.from_dict(arch["vit"]), CLIPTextConfig.from_dict(arch["clip_text"])
+        embed_dim, parts = arch["embed_dim"], None
+    else:
+        parts = read_clip_checkpoint(cfg.backbone_dir)
+        vit_arch, text_config = parts.vit_arch, CLIPTextConfig.from_dict(parts.text_config)
+        embed_dim = parts.visual_proj.shape[0]
+    if cfg.max_text_len > text_config.max_position_embeddings:
+        raise ConfigError(f"{cfg.max_text_len} tokens do not fit CLIP's text tower "
+                          f"({text_config.max_position_embeddings} positions)", "model.max_text_len")
+    vit = VisionTransformer(vit_arch)
+    bt = cfg.bt_adapter
+    if bt.depth > vit_arch.layers:
+        raise ConfigError(f"a branch of {bt.depth} blocks does not fit beside CLIP's {vit_arch.layers} layers",
+                          "model.bt_adapter.depth")
+    # the branch's temporal embedding has the length it was trained with (a checkpoint's), resized
+    # to the frames of each clip it sees: a branch trained on 8 frames evaluates on 12
+    time_length = arch.get("bt_adapter_frames", cfg.num_frm) if arch is not None else cfg.num_frm
+    branch = BTAdapterBranch(vit_arch, bt.depth, time_length, bt.mask_ratio) if bt.depth else None
+    visual = VideoTower(vit, embed_dim, branch)
+    model = DualEncoder(visual, ClipTextTower(text_config, embed_dim), logit_scale=0.0)
+    if parts is not None:
+        load_image_weights(vit, parts.vit_state, str(cfg.backbone_dir))
+        model.text.model.load_state_dict(parts.text_state)
+        with torch.no_grad():
+            visual.proj.weight.copy_(parts.visual_proj)
+            model.text.proj.weight.copy_(parts.text_proj)
+            model.logit_scale.copy_(parts.logit_scale)
+        if branch is not None:
+            branch.init_from(vit)  # its spatial blocks start as copies of the CLIP layers they sit beside
+    if branch is not None:
+        model.freeze_all_but_the_branch()
+    model.arch = {"vit": vit_arch.to_dict(), "clip_text": text_config.to_dict(), "embed_dim": embed_dim,
+                  "bt_adapter_frames": time_length}
+    return model
+
+
+def pretrained_model_section(folder: str | Path) -> dict[str, str]:
+    """The model config that reads the whole pretrained model in `folder` (zero-shot evaluation
+    with `--init-from FOLDER`): a Hugging Face CLIP folder, or OpenAI's CLIP file, is the CLIP
+    dual encoder."""
+    folder = Path(folder)
+    clip = {"architecture": "dual_encoder", "backbone": "clip_vit", "text_tower": "clip", "backbone_dir": str(folder)}
+    if folder.is_file():  # OpenAI's ViT-B-16.pt: read_clip_checkpoint says so if it is not a whole CLIP
+        return clip
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise MissingInputError(f"--init-from {folder}: no config.json there; give a Hugging Face CLIP folder "
+                                "(config.json, the weights, vocab.json and merges.txt) or OpenAI's CLIP file")
+    try:
+        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
+        raise BadInputError(f"{config_file} is not a JSON object: {e}") from None
+    if model_type != "clip":
+        raise BadInputError(f"--init-from {folder} holds a {model_type!r} model: zero-shot evaluation reads a whole "
+                            "CLIP (model_type 'clip', both towers)")
+    return clip

@@ -30,8 +30,8 @@ CHECKPOINT_LAYOUTS = {
     ),
     "clip_vit": (
         "a Hugging Face openai/clip-vit-base-patch16 folder (a CLIP or CLIP vision model): "
-        "config.json and model.safetensors or pytorch_model.bin; or, for the video classifier, "
-        "OpenAI's released ViT-B-16.pt file"
+        "config.json and model.safetensors or pytorch_model.bin; or OpenAI's released ViT-B-16.pt file "
+        "(for the dual encoder, with bpe_simple_vocab_16e6.txt.gz beside it)"
     ),
     "timesformer": (
         "a Hugging Face TimeSformer folder (e.g. facebook/timesformer-base-finetuned-k400): "

@@ -243,12 +243,16 @@ class VisionTransformer(nn.Module):
         return torch.cat([self.pos_embed[:1], grid.permute(0, 2, 3, 1).reshape(h * w, -1)])
 
     def time_embedding(self, frames: int) -> torch.Tensor:
-        """(frames, width); a pretrained one of another length is resized (nearest, as TimeSformer)."""
-        if frames == len(self.time_embed):
-            return self.time_embed
-        return F.interpolate(self.time_embed.T[None], size=frames, mode="nearest")[0].T
+        """(frames, width) for any number of frames: one of another length (a pretrained one, or
+        the run's own at another `num_frm`) is resized (nearest, as TimeSformer)."""
+        return resize_time_embedding(self.time_embed, frames, "nearest")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_blocks(x)[-1]
+
+    def forward_blocks(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every block's output tokens (N T, 1 + patches, width), first to last (a branch beside
+        the ViT, as BT-Adapter's, reads the last ones)."""
         n, frames = x.shape[:2]
         x = self.patch_embed(x.flatten(0, 1))
         h, w = x.shape[-2:]
@@ -258,9 +262,19 @@ class VisionTransformer(nn.Module):
             time = self.time_embedding(frames).repeat(n, 1)[:, None]
             x = torch.cat([x[:, :1], x[:, 1:] + time], dim=1)
         x = self.ln_pre(x)
+        outputs = []
         for block in self.blocks:
             x = block(x, frames, (h, w))
-        return x
+            outputs.append(x)
+        return outputs
+
+
+def resize_time_embedding(table: torch.Tensor, frames: int, mode: Literal["nearest", "linear"]) -> torch.Tensor:
+    """A (length, width) table of temporal embeddings resized to (frames, width)."""
+    if frames == len(table):
+        return table
+    kwargs = {"align_corners": False} if mode == "linear" else {}
+    return F.interpolate(table.T[None], size=frames, mode=mode, **kwargs)[0].T
 
 
 def random_arch(width: int, layers: int, heads: int, mlp_dim: int, patch_size: int, image_size: int) -> ViTArch:

@@ -13,6 +13,7 @@ from torch import nn
 
 from torch.utils.data import DataLoader
 
+from sparsevl.data.clip_tokenizer import read_clip_tokenizer
 from sparsevl.data.clips import ClipReader, ClipSampling
 from sparsevl.data.skipping import SkipBadSamples, skipping_collate
 from sparsevl.config import ConfigError
@@ -70,11 +71,13 @@ class RunData:
         return self._records[split]
 
     def load_tokenizer(self, train_texts: Callable[[], Iterable[str]]):
-        """The checkpoint's tokenizer; else a pretrained text model's vocabulary; else a word
-        vocabulary built from the training texts."""
+        """The checkpoint's tokenizer; else a pretrained text model's (CLIP's BPE, or a BERT's
+        vocabulary); else a word vocabulary built from the training texts."""
         text_model = self.cfg.model.text_model_dir
         if "tokenizer" in self.saved:
             self.tokenizer = tokenizer_from_state(self.saved["tokenizer"])
+        elif self.cfg.model.text_tower == "clip":  # CLIP's text tower comes with its tokenizer
+            self.tokenizer = read_clip_tokenizer(self.cfg.model.backbone_dir)
         elif text_model is not None and (Path(text_model).exists() or not self.cfg.model.allow_missing_pretrained):
             self.tokenizer = bert_tokenizer(read_vocab_file(f"{self.cfg.model.text_model_dir}/vocab.txt"))
         else:

@@ -24,6 +24,7 @@ from sparsevl.data.matching_dataset import (
     option_texts,
 )
 from sparsevl.data.store import FrameStore
+from sparsevl.config import ConfigError
 from sparsevl.dist import Dist
 from sparsevl.models.factory import build_matching_model
 from sparsevl.problems import BadInputError, ProblemLog, UserError
@@ -58,7 +59,12 @@ class _MatchingTask:
         return self.data.state()
 
     def build_model(self) -> torch.nn.Module:
-        return self.data.keep_arch(build_matching_model(self.cfg.model, len(self.collator.tokenizer), self.data.arch))
+        model = build_matching_model(self.cfg.model, len(self.collator.tokenizer), self.data.arch)
+        self.check_model(model)
+        return self.data.keep_arch(model)
+
+    def check_model(self, model) -> None:
+        """Multiple choice scores options with either model (a cross-encoder or a dual encoder alone)."""
 
     def itm_logits(self, model, batch: dict, clips: torch.Tensor) -> torch.Tensor:
         """(texts, 2): every text of the batch against the clips of its video."""
@@ -78,6 +84,13 @@ class _MatchingTask:
                             "(repeatable; the options of a multiple-choice question too) or --captions-file FILE")
         frames = torch.from_numpy(self.data.clip_reader(train=False, store=store).read(video_id))[None].to(device)
         tokens = to_device(self.collator.tokenize(texts), device)
+        if not has_cross_encoder(model):
+            with evaluating(model):
+                video = model.video_embedding(model.encode_clips(frames))
+                dual = (model.text_embedding(tokens["input_ids"], tokens["attention_mask"]) @ video.T)[:, 0].cpu()
+            rows = [{"text": texts[i], "dual": round(float(dual[i]), 4)} for i in dual.argsort(descending=True).tolist()]
+            return Prediction(rows=rows, table=format_table(("Dual", "Text (best first)"),
+                                                            [(f"{r['dual']:.3f}", r["text"]) for r in rows]))
         with evaluating(model):
             video = model.encode_clips(frames)
             itm = model.match_score(model.itm_logits(
@@ -98,6 +111,13 @@ class RetrievalTask(_MatchingTask):
     def train_texts(records: list[dict]) -> list[str]:
         return [r["caption"] for r in records]
 
+    def check_model(self, model) -> None:
+        """A dual encoder alone (CLIP) is evaluated by embedding similarity only (and trained with
+        the contrastive objective only: `loss` says so)."""
+        if not has_cross_encoder(model) and self.cfg.retrieval.eval_mode != "dual":
+            raise ConfigError(f"the {self.cfg.model.architecture} has no cross-encoder to score pairs with: set "
+                              "--retrieval.eval_mode dual", "retrieval.eval_mode")
+
     def dataset(self, split: str, train: bool) -> CaptionTrainDataset:
         rc = self.cfg.retrieval
         # hard negatives are drawn from the batch by the loss, so the dataset gives positives only
@@ -106,6 +126,9 @@ class RetrievalTask(_MatchingTask):
 
     def loss(self, model, batch: dict) -> dict[str, torch.Tensor]:
         rc = self.cfg.retrieval
+        if "itm" in rc.objective and not has_cross_encoder(model):
+            raise ConfigError(f"the {self.cfg.model.architecture} has no ITM head: set --retrieval.objective "
+                              "contrastive", "retrieval.objective")
         clips = model.encode_clips(batch["frames"])
         total = clips.new_zeros((), dtype=torch.float32)
         if "contrastive" in rc.objective:
@@ -278,6 +301,11 @@ class RetrievalTask(_MatchingTask):
         return flat.view(n_texts, n_cand)
 
 
+def has_cross_encoder(model) -> bool:
+    """Whether the model scores pairs with a cross-encoder (ITM) beside its dual encoder."""
+    return hasattr(model, "itm_logits")
+
+
 def _rank_group(rank: int | None, scored: int) -> str:
     """The bucket of a caption's own video in its ranking, as R@1/5/10 count them."""
     if rank is None:
@@ -299,9 +327,13 @@ class MultipleChoiceTask(_MatchingTask):
         return MultipleChoiceDataset(self.data.records(split), self.data.clip_reader(train), self.problems)
 
     def option_scores(self, model, batch: dict) -> list[torch.Tensor]:
-        """One score per option, per question (questions may have different numbers of options)."""
+        """One score per option, per question (questions may have different numbers of options):
+        the cross-encoder's match score, or a dual encoder's scaled similarity."""
         clips = model.encode_clips(batch["frames"])
-        scores = model.match_score(self.itm_logits(model, batch, clips).float())
+        if has_cross_encoder(model):
+            scores = model.match_score(self.itm_logits(model, batch, clips).float())
+        else:
+            scores = model.similarity_scores(batch["input_ids"], batch["attention_mask"], clips[batch["video_index"]])
         return list(scores.split(batch["num_texts"].tolist()))
 
     def loss(self, model, batch: dict) -> dict[str, torch.Tensor]:
