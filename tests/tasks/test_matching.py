@@ -214,7 +214,7 @@ def test_rerank_by_itm_plus_dual_adds_the_dual_logit_to_each_candidates_itm_scor
     _, itm = _result(cfg, ckpt, "val_2", eval_mode="rerank", rerank_k=3)
     result, fused = _result(cfg, ckpt, "val_2", eval_mode="rerank", rerank_k=3, rerank_score="itm+dual",
                             rerank_dual_weight=0.5)
-    scale = float(restore(ckpt).model.temperature_scale())
+    scale = float(restore(ckpt).model.temperature_scale().detach())
     sims = np.array(dual["scores"])
     for t, (indices, s_itm, s_fused) in enumerate(zip(itm["topk"]["indices"], itm["topk"]["scores"],
                                                      fused["topk"]["scores"])):
