@@ -3,6 +3,7 @@ checkpoints it reads (Hugging Face TimeSformer and CLIP, OpenAI's CLIP layout)."
 
 from __future__ import annotations
 
+import dataclasses
 import zipfile
 
 import pytest
@@ -87,6 +88,24 @@ def test_video_parts_start_as_the_image_model(video):
             if ".adapter_" in name or "temporal" in name or "time_embed" in name:
                 p.add_(0.1)
         assert not torch.allclose(model(x), image(x), atol=1e-3)
+
+
+def test_a_96_frame_clip_reads_an_8_frame_time_table_resized():
+    """A pretrained 8-frame temporal embedding (TimeSformer's) on 96 frames: each frame takes the
+    row of its eighth of the clip (nearest, as TimeSformer resizes it), in a model whose other
+    weights are the same as one built with that 96-row table."""
+    torch.manual_seed(0)
+    short = randomize(VisionTransformer(dataclasses.replace(TINY, time_frames=8), attention_type="divided_space_time"))
+    long = VisionTransformer(TINY, attention_type="divided_space_time", num_frames=96)
+    state = short.state_dict()
+    state["time_embed"] = short.time_embed.detach().repeat_interleave(12, dim=0)
+    long.load_state_dict(state)
+    x = frames(1, 96, 16)
+    with torch.no_grad():
+        out = short(x)
+        assert out.shape == (96, 1 + 16, 32)
+        torch.testing.assert_close(out, long(x))
+        assert not torch.allclose(out, short(x.flip(1)).flip(0), atol=1e-4)  # time matters across the 96
 
 
 def test_temporal_attention_starts_as_a_copy_of_the_spatial_one():

@@ -2,7 +2,8 @@
 
 Text tokens are embedded by BERT's own embeddings (word + position + type 0). Visual tokens get
 their own embedding, as in ClipBERT: a projection of the grid feature plus row, column and time
-embeddings plus BERT's type-1 embedding, layer-normalised. Both then go through BERT's encoder
+embeddings plus BERT's type-1 embedding, layer-normalised. The time table holds 64 frames; a clip
+of more frames (96-frame ActivityNet) reads it resized (linear) to its length. Both then go through BERT's encoder
 layers together, so every text token can attend to every visual token and back.
 """
 
@@ -11,10 +12,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers import BertModel
+
+from sparsevl.models.vit import resize_time_embedding
 from transformers.masking_utils import create_bidirectional_mask
 
 MAX_GRID = 64  # rows / columns a visual grid may have
-MAX_TIME = 65  # frames per clip (+1 for "no particular frame")
+MAX_TIME = 65  # frames per clip the time table holds (+1 for "no particular frame"); more are interpolated
 
 
 class VisualEmbeddings(nn.Module):
@@ -28,8 +31,17 @@ class VisualEmbeddings(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor, type_embedding: torch.Tensor) -> torch.Tensor:
-        pos = self.row(positions[:, 0]) + self.col(positions[:, 1]) + self.time(positions[:, 2])
+        pos = self.row(positions[:, 0]) + self.col(positions[:, 1]) + self.time_embedding(positions[:, 2])
         return self.dropout(self.norm(self.proj(tokens) + pos + type_embedding))
+
+    def time_embedding(self, times: torch.Tensor) -> torch.Tensor:
+        """Rows of the time table; for clips longer than it holds, frames 1..64 resized (linearly,
+        as positions in between) to the clip's length, row 0 ("no particular frame") kept."""
+        frames = int(times.max()) if len(times) else 0
+        if frames < MAX_TIME:
+            return self.time(times)
+        table = self.time.weight
+        return torch.cat([table[:1], resize_time_embedding(table[1:], frames, "linear")])[times]
 
 
 class CrossEncoder(nn.Module):
