@@ -324,6 +324,7 @@ def test_backbone_stride_is_16_or_32():
     ({"text_model_dir": "/bert", "num_layers": 12}, "num_layers would have no effect with the cross_encoder "
      "architecture with backbone 'tiny_cnn' and text_model_dir '/bert' (its config.json sets the sizes)"),
     ({"freeze_backbone": True}, "freeze_backbone would have no effect with the cross_encoder architecture"),
+    ({"grad_checkpointing": True}, "grad_checkpointing would have no effect with the cross_encoder architecture"),
     ({"architecture": "video_classifier", "backbone": "vit", "fusion": "mean"}, "fusion would have no effect"),
 ])
 def test_a_model_key_that_would_be_ignored_is_an_error_naming_it(model, named):

@@ -11,8 +11,9 @@ import torch
 from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel, TimesformerConfig, TimesformerModel
 
+from sparsevl.models.factory import ModelConfig, build_video_classifier
 from sparsevl.models.video_classifier import VideoClassifier
-from sparsevl.models.vit import AdapterSpec, STAdapter, ViTArch, VisionTransformer, adapter_blocks
+from sparsevl.models.vit import AdapterSpec, Block, STAdapter, ViTArch, VisionTransformer, adapter_blocks
 from sparsevl.models.vit_weights import clip_openai_state_dict, load_image_weights, read_vit_checkpoint
 from sparsevl.problems import BadInputError
 
@@ -274,3 +275,42 @@ def test_a_checkpoint_that_does_not_fit_is_named(tmp_path):
     torch.save({"visual.layer1.0.conv1.weight": torch.zeros(1)}, tmp_path / "resnet.pt")
     with pytest.raises(BadInputError, match="not a CLIP ViT checkpoint in OpenAI's layout"):
         read_vit_checkpoint("clip_vit", tmp_path / "resnet.pt")
+
+
+@pytest.mark.parametrize("video", [
+    {"attention_type": "divided_space_time", "num_frames": 4},
+    {"adapter": AdapterSpec(2, 8)},
+])
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients(video, monkeypatch):
+    torch.manual_seed(0)
+    plain = VideoClassifier(randomize(VisionTransformer(TINY, **video)), num_classes=3, dropout=0.0)
+    checkpointed = VideoClassifier(VisionTransformer(TINY, grad_checkpointing=True, **video), num_classes=3, dropout=0.0)
+    checkpointed.load_state_dict(plain.state_dict())
+    block_runs = []
+    block_forward = Block.forward
+
+    def counted_forward(self, *args):
+        block_runs.append(self)
+        return block_forward(self, *args)
+
+    monkeypatch.setattr(Block, "forward", counted_forward)
+    x = torch.randint(0, 256, (2, 1, 4, 16, 16, 3), dtype=torch.uint8)  # (videos, views, frames, H, W, RGB)
+    labels = torch.tensor([[0], [2]])
+    losses = []
+    for model in (plain, checkpointed):
+        loss = nn.functional.cross_entropy(model(x).flatten(0, 1), labels.flatten())
+        loss.backward()
+        losses.append(loss.detach())
+    # the plain model runs each block once; the checkpointed one once more in the backward pass
+    assert len(block_runs) == 3 * TINY.layers
+    torch.testing.assert_close(losses[0], losses[1], rtol=0, atol=1e-6)
+    for (name, p), q in zip(plain.named_parameters(), checkpointed.parameters()):
+        assert p.grad is not None, name
+        torch.testing.assert_close(p.grad, q.grad, rtol=0, atol=1e-6, msg=name)
+
+
+def test_the_model_config_turns_gradient_checkpointing_on():
+    cfg = ModelConfig(architecture="video_classifier", backbone="vit", hidden_size=32, num_layers=1, num_heads=2,
+                      intermediate_size=64, patch_size=4, grad_checkpointing=True)
+    assert build_video_classifier(cfg, num_classes=2, image_size=16).vit.grad_checkpointing
+    assert not build_video_classifier(dataclasses.replace(cfg, grad_checkpointing=False), 2, 16).vit.grad_checkpointing
