@@ -19,6 +19,7 @@ from transformers import (
     ResNetForImageClassification,
     ResNetModel,
 )
+from transformers.models.clip.modeling_clip import CLIPMLP
 
 from sparsevl.config import ConfigError, from_dict
 from sparsevl.models.backbones import (
@@ -246,6 +247,32 @@ def test_clip_vit_every_parameter_gets_a_gradient(clip_vision_dir):
     # the final LayerNorm, which only the pooled class token goes through, is left out
     backbone = build_backbone(pretrained_config("clip_vit", clip_vision_dir), None)[0]
     assert_every_parameter_gets_a_gradient(backbone, 32)
+
+
+def test_clip_vit_gradient_checkpointing_gives_the_same_loss_and_gradients(clip_vision_dir, monkeypatch):
+    plain = build_visual_encoder(pretrained_config("clip_vit", clip_vision_dir, fusion="mean", num_frm=3))[0]
+    checkpointed = build_visual_encoder(pretrained_config("clip_vit", clip_vision_dir, fusion="mean", num_frm=3,
+                                                          grad_checkpointing=True))[0]
+    mlp_runs = []  # a layer's MLP: counted inside the layer, which checkpointing wraps
+    mlp_forward = CLIPMLP.forward
+
+    def counted_forward(self, *args, **kwargs):
+        mlp_runs.append(self)
+        return mlp_forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(CLIPMLP, "forward", counted_forward)
+    frames = torch.randint(0, 256, (2, 3, 32, 32, 3), dtype=torch.uint8)
+    losses = []
+    for visual in (plain, checkpointed):
+        visual.train()  # as training runs it (from_pretrained leaves it in eval mode)
+        loss = visual(frames)[0].square().mean()
+        loss.backward()
+        losses.append(loss.detach())
+    assert len(mlp_runs) == 3 * 2  # 2 layers: once each in the plain model, twice in the other
+    torch.testing.assert_close(losses[0], losses[1], rtol=0, atol=1e-6)
+    for (name, p), q in zip(plain.named_parameters(), checkpointed.parameters()):
+        assert p.grad is not None, name
+        torch.testing.assert_close(p.grad, q.grad, rtol=0, atol=1e-6, msg=name)
 
 
 def test_clip_vit_loads_from_a_whole_clip_folder(tmp_path):

@@ -150,8 +150,9 @@ class ModelConfig:
     attention_type: Literal["space_only", "divided_space_time"] = "space_only"
     adapter: AdapterConfig = dataclasses.field(default_factory=AdapterConfig)
     freeze_backbone: bool = False
-    # the ViT (video classifier, dual encoder) recomputes each block in the backward pass instead of
-    # keeping its activations: less memory for long clips, the same gradients, about 1/3 more compute
+    # the ViT (video classifier, dual encoder, the cross-encoder's clip_vit) recomputes each block in the
+    # backward pass instead of keeping its activations: less memory for long clips, the same
+    # gradients, about 1/3 more compute
     grad_checkpointing: bool = False
     # efficientnet_lite0: the stem and this many of its first blocks are not trained (no gradient;
     # frozen stages as in detection backbones). 3 = everything at stride <= 4.
@@ -198,7 +199,7 @@ class ModelConfig:
             **{name: sized for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size")},
             "patch_size": self.backbone == "vit",
             **{name: classifier for name in ("attention_type", "adapter", "freeze_backbone")},
-            "grad_checkpointing": classifier or dual,
+            "grad_checkpointing": classifier or dual or self.backbone == "clip_vit",
         }
         ignored = [name for name, used in applies.items() if not used and getattr(self, name) != _DEFAULTS[name]]
         if ignored:
@@ -287,6 +288,8 @@ def build_bert(cfg: ModelConfig, vocab_size: int, arch: Arch | None = None) -> t
 
 def build_visual_encoder(cfg: ModelConfig, arch: Arch | None = None) -> tuple[VisualEncoder, Arch]:
     backbone, backbone_arch = build_backbone(cfg, arch)
+    if cfg.grad_checkpointing:  # validated: the clip_vit backbone
+        backbone.enable_grad_checkpointing()
     if cfg.frozen_backbone_blocks:
         backbone.freeze(cfg.frozen_backbone_blocks)
     fusion = FUSIONS[cfg.fusion](backbone.out_channels, cfg.num_frm)
