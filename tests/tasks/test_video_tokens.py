@@ -64,9 +64,9 @@ def dbs(tmp_path_factory) -> dict[int, dict[str, Path]]:
 def config(db: dict[str, Path], k: int, low_resource: bool) -> RunConfig:
     return from_dict(RunConfig, {
         "task": "retrieval", "txt_db": str(db["txt_db"]), "vis_db": str(db["vis_db"]), "output_dir": str(db["out"]),
-        "model": {"backbone_channels": 8, "backbone_blocks": 2, "hidden_size": 16, "num_layers": 1, "num_heads": 2,
+        "model": {"backbone_channels": 8, "backbone_blocks": 3, "hidden_size": 16, "num_layers": 1, "num_heads": 2,
                   "intermediate_size": 32, "dropout": 0.0, "max_text_len": 8, "embed_dim": 8, "num_frm": FRAMES,
-                  "fusion": "mean"},
+                  "fusion": "time_embed"},  # every frame kept apart: 96 x 2 x 2 tokens a video
         "retrieval": {"eval_mode": "rerank", "rerank_k": k, "eval_pairs_per_batch": k, "low_resource_eval": low_resource},
         "inference_n_clips": 1, "img_size": 16, "val_batch_size": 2, "seed": 1, "device": "cpu",
     })
