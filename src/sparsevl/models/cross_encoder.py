@@ -2,9 +2,10 @@
 
 Text tokens are embedded by BERT's own embeddings (word + position + type 0). Visual tokens get
 their own embedding, as in ClipBERT: a projection of the grid feature plus row, column and time
-embeddings plus BERT's type-1 embedding, layer-normalised. The time table holds 64 frames; a clip
-of more frames (96-frame ActivityNet) reads it resized (linear) to its length. Both then go through BERT's encoder
-layers together, so every text token can attend to every visual token and back.
+embeddings plus BERT's type-1 embedding, layer-normalised (the time table holds 64 frames; a clip
+of more, e.g. 96-frame ActivityNet, reads it resized linearly to its length). Both then go
+through BERT's encoder layers together, so every text token can attend to every visual token and
+back.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers import BertModel
+from transformers.masking_utils import create_bidirectional_mask
 
 from sparsevl.models.vit import resize_time_embedding
-from transformers.masking_utils import create_bidirectional_mask
 
 MAX_GRID = 64  # rows / columns a visual grid may have
 MAX_TIME = 65  # frames per clip the time table holds (+1 for "no particular frame"); more are interpolated
