@@ -31,14 +31,18 @@ class VisualEmbeddings(nn.Module):
         self.norm = nn.LayerNorm(hidden_size, eps=1e-12)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, type_embedding: torch.Tensor) -> torch.Tensor:
-        pos = self.row(positions[:, 0]) + self.col(positions[:, 1]) + self.time_embedding(positions[:, 2])
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, type_embedding: torch.Tensor,
+                frames: int | None = None) -> torch.Tensor:
+        pos = self.row(positions[:, 0]) + self.col(positions[:, 1]) + self.time_embedding(positions[:, 2], frames)
         return self.dropout(self.norm(self.proj(tokens) + pos + type_embedding))
 
-    def time_embedding(self, times: torch.Tensor) -> torch.Tensor:
+    def time_embedding(self, times: torch.Tensor, frames: int | None = None) -> torch.Tensor:
         """Rows of the time table; for clips longer than it holds, frames 1..64 resized (linearly,
-        as positions in between) to the clip's length, row 0 ("no particular frame") kept."""
-        frames = int(times.max()) if len(times) else 0
+        as positions in between) to the clip's length, row 0 ("no particular frame") kept.
+        `frames`: the clip's length when the caller knows it; otherwise it is read from `times`,
+        which on a GPU waits for the device (so the models pass it: this runs every step)."""
+        if frames is None:
+            frames = int(times.max()) if len(times) else 0
         if frames < MAX_TIME:
             return self.time(times)
         table = self.time.weight
@@ -56,10 +60,11 @@ class CrossEncoder(nn.Module):
     def hidden_size(self) -> int:
         return self.bert.config.hidden_size
 
-    def embed_visual(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """(N, L, visual_dim) -> (N, L, hidden). Done once per clip, before pairing with texts."""
+    def embed_visual(self, tokens: torch.Tensor, positions: torch.Tensor, frames: int | None = None) -> torch.Tensor:
+        """(N, L, visual_dim) -> (N, L, hidden), for clips of `frames` frames. Done once per clip,
+        before pairing with texts."""
         type_1 = self.bert.embeddings.token_type_embeddings.weight[1]
-        return self.visual_embeddings(tokens, positions, type_1)
+        return self.visual_embeddings(tokens, positions, type_1, frames)
 
     def encode(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """BERT's encoder layers over embedded tokens (N, L, hidden) with a padding mask (N, L)."""
