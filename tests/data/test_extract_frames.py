@@ -21,7 +21,7 @@ from PIL import Image
 from sparsevl.cli import main
 from sparsevl.data import extract_frames as ef
 from sparsevl.data.clips import ClipReader, ClipSampling
-from sparsevl.data.shard_plan import read_video_list
+from sparsevl.data.shard_plan import Shard, read_video_list
 from sparsevl.data.video_io import encode_jpeg
 from sparsevl.data.vis_db import SettingsMismatch, VisDB
 from sparsevl.problems import BadInputError
@@ -401,6 +401,16 @@ def test_images_from_a_list_and_in_num_frames_mode(image_folder, tmp_path):
         assert db.video_ids() == sorted([IMAGE_IDS[0], "COCO_val2014_000000393225", "clip"])
         assert db.meta("clip").num_frames == 3
         assert db.meta(IMAGE_IDS[0]).num_frames == 1  # an image has one frame to give
+
+
+def test_images_are_sharded_by_their_stored_id(image_folder, tmp_path):
+    stored = []
+    for i in range(2):
+        ef.extract_frames(image_folder, tmp_path / f"db{i}", workers=0, progress=False, shard=Shard(i, 2))
+        with VisDB(tmp_path / f"db{i}") as db:
+            stored.append(db.video_ids())
+            assert all(Shard(i, 2).takes(vid) for vid in stored[i])
+    assert sorted(stored[0] + stored[1]) == sorted(IMAGE_IDS + ["clip"])  # each in exactly one shard
 
 
 @pytest.mark.parametrize("random", [False, True])
