@@ -16,12 +16,18 @@ import cv2
 import lmdb
 import numpy as np
 import pytest
+from PIL import Image
 
 from sparsevl.cli import main
 from sparsevl.data import extract_frames as ef
+from sparsevl.data.clips import ClipReader, ClipSampling
+from sparsevl.data.shard_plan import Shard, read_video_list
 from sparsevl.data.video_io import encode_jpeg
 from sparsevl.data.vis_db import SettingsMismatch, VisDB
 from sparsevl.problems import BadInputError
+from txt_db_tools.cc3m import image_name
+from txt_db_tools.sources import image_stem
+from txt_db_tools.vqa_v2 import image_video_id
 
 REAL_VIDEOS = ["bigbuckbunny", "bikes", "carphone_distorted", "carphone_pristine"]
 
@@ -274,13 +280,148 @@ def test_names_that_cannot_be_ids(synth, tmp_path):
 def test_usage_errors(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["extract-frames", str(tmp_path / "empty"), str(tmp_path / "db")]) == 1
-    assert "no video files in" in capsys.readouterr().err
+    assert "no video or image files in" in capsys.readouterr().err
     assert main(["extract-frames", str(tmp_path / "nope"), str(tmp_path / "db")]) == 2
     assert "video folder not found" in capsys.readouterr().err
     assert main(["extract-frames", str(tmp_path), str(tmp_path / "db"), "--quality", "0"]) == 2
     with pytest.raises(SystemExit):  # argparse: --fps and --num-frames exclude each other
         main(["extract-frames", str(tmp_path), str(tmp_path / "db"), "--fps", "1",
               "--num-frames", "3"])
+
+
+# --- images as 1-frame videos -------------------------------------------------------------
+
+CC3M_URL = "http://example.com/picture.jpg"  # a CC3M image is saved as <row>_<crc32 of its url>
+
+
+def photo() -> np.ndarray:
+    """A real photograph, RGB (512 x 512)."""
+    from skimage import data
+
+    return data.astronaut()
+
+
+def stored_rgb(db: VisDB, vid: str) -> np.ndarray:
+    return db.frames(vid, [0])[0]
+
+
+def decoded(path: Path) -> np.ndarray:
+    """The image file's pixels as stored (no EXIF turn), RGB."""
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+def as_stored(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """What the store should hold for these pixels: resized and JPEG-encoded as a video frame."""
+    jpeg = encode_jpeg(np.ascontiguousarray(rgb[..., ::-1]), size, 90)
+    return cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+
+
+@pytest.fixture
+def image_folder(synth, tmp_path) -> Path:
+    """Images named as the image converters name their videos, a video, and two broken images."""
+    folder = tmp_path / "media"
+    folder.mkdir()
+    image = Image.fromarray(photo())
+    image.save(folder / "COCO_val2014_000000393225.jpg", quality=95)  # VQA v2 / COCO 2014
+    image.resize((320, 160)).save(folder / "1.PNG")  # Visual Genome: <image id>.jpg; any case
+    image.convert("P").save(folder / "palette.png")  # a palette PNG
+    image.save(folder / image_name(0, CC3M_URL), format="JPEG")  # no extension, as downloaded
+    # A phone photo stored sideways: EXIF orientation 6 = turn 90 degrees clockwise to view.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    image.resize((80, 40)).save(folder / "sideways.jpg", exif=exif)
+    synth.write(folder / "clip.mp4", 20, fps=10)  # 2 s
+    data = (folder / "COCO_val2014_000000393225.jpg").read_bytes()
+    (folder / "cut.jpg").write_bytes(data[: len(data) // 2])
+    (folder / "text.png").write_text("not an image\n" * 20)
+    (folder / "notes.txt").write_text("neither")
+    return folder
+
+
+IMAGE_IDS = [image_name(0, CC3M_URL), "1", "COCO_val2014_000000393225", "palette", "sideways"]
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_images_and_videos_in_one_folder(image_folder, tmp_path, capsys, workers):
+    db_path = tmp_path / "db"
+    args = ["extract-frames", str(image_folder), str(db_path), "--fps", "2", "--max-size", "64",
+            "--workers", workers]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "stored 6, already present 0, failed 2" in out
+    log = (db_path / "extract_errors.log").read_text().splitlines()
+    assert len(log) == 2
+    assert any("cut.jpg: decode error: image file is truncated" in line for line in log), log
+    assert any("text.png: cannot open: not an image" in line for line in log), log
+    assert "cut.jpg" in err and "text.png" in err  # reported as they happen
+    with VisDB(db_path) as db:
+        assert db.video_ids() == sorted(IMAGE_IDS + ["clip"])
+        assert db.meta("clip").num_frames == 4
+        for vid in IMAGE_IDS:
+            m = db.meta(vid)
+            assert (m.num_frames, m.timestamps, m.duration, m.fps, m.source_fps) == (1, [0.0], 0.0, 2.0, None)
+        coco = db.meta("COCO_val2014_000000393225")
+        assert (coco.width, coco.height, coco.source_width, coco.source_height) == (64, 64, 512, 512)
+        # The pixels are the file's, resized and encoded as video frames are; turned upright.
+        assert mad(stored_rgb(db, "COCO_val2014_000000393225"),
+                   as_stored(decoded(image_folder / "COCO_val2014_000000393225.jpg"), (64, 64))) < 1
+        assert (db.meta("1").width, db.meta("1").height) == (64, 32)
+        assert mad(stored_rgb(db, "1"), as_stored(decoded(image_folder / "1.PNG"), (64, 32))) < 1
+        side = db.meta("sideways")
+        assert (side.width, side.height, side.source_width, side.source_height) == (32, 64, 40, 80)
+        sideways = decoded(image_folder / "sideways.jpg")  # as stored in the file: 80 x 40
+        upright = np.ascontiguousarray(np.rot90(sideways, -1))  # 90 degrees clockwise
+        assert mad(stored_rgb(db, "sideways"), as_stored(upright, (32, 64))) < 1
+        assert mad(stored_rgb(db, "sideways"), as_stored(upright[::-1, ::-1].copy(), (32, 64))) > 20
+    # Resume: nothing decoded again; a new image is added; the broken ones are tried again.
+    Image.fromarray(photo()).save(image_folder / "000000397133.jpg")  # COCO 2017
+    assert main(args) == 0
+    assert "stored 1, already present 6, failed 2" in capsys.readouterr().out
+    with VisDB(db_path) as db:
+        assert db.meta("000000397133").num_frames == 1
+
+
+def test_image_ids_are_the_converters_video_ids(image_folder, tmp_path):
+    ef.extract_frames(image_folder, tmp_path / "db", workers=0, progress=False)
+    with VisDB(tmp_path / "db") as db:
+        assert image_video_id("val2014", 393225) in db  # VQA v2
+        assert image_stem("val2014/COCO_val2014_000000393225.jpg") in db  # COCO 2014 captions
+        assert str(1) in db  # Visual Genome: the image id of 1.jpg
+        assert image_name(0, CC3M_URL) in db  # CC3M, saved without an extension
+
+
+def test_images_from_a_list_and_in_num_frames_mode(image_folder, tmp_path):
+    listed = ["COCO_val2014_000000393225.jpg", IMAGE_IDS[0], "clip.mp4", "cut.jpg"]
+    (image_folder / "list.txt").write_text("\n".join(listed) + "\n")
+    with pytest.raises(BadInputError, match=r"cut\.jpg: decode error: image file is truncated"):
+        ef.extract_frames(None, tmp_path / "db", num_frames=3, workers=0, progress=False,
+                          on_error="stop", videos=read_video_list(image_folder / "list.txt"))
+    with VisDB(tmp_path / "db") as db:  # what came before the bad image is kept
+        assert db.video_ids() == sorted([IMAGE_IDS[0], "COCO_val2014_000000393225", "clip"])
+        assert db.meta("clip").num_frames == 3
+        assert db.meta(IMAGE_IDS[0]).num_frames == 1  # an image has one frame to give
+
+
+def test_images_are_sharded_by_their_stored_id(image_folder, tmp_path):
+    stored = []
+    for i in range(2):
+        ef.extract_frames(image_folder, tmp_path / f"db{i}", workers=0, progress=False, shard=Shard(i, 2))
+        with VisDB(tmp_path / f"db{i}") as db:
+            stored.append(db.video_ids())
+            assert all(Shard(i, 2).takes(vid) for vid in stored[i])
+    assert sorted(stored[0] + stored[1]) == sorted(IMAGE_IDS + ["clip"])  # each in exactly one shard
+
+
+@pytest.mark.parametrize("random", [False, True])
+def test_clip_of_several_frames_from_an_image_repeats_it(image_folder, tmp_path, random):
+    ef.extract_frames(image_folder, tmp_path / "db", workers=0, progress=False)
+    with VisDB(tmp_path / "db") as db:
+        reader = ClipReader(db, ClipSampling(num_frm=4, n_clips=2, random=random), img_size=32)
+        clips = reader.read("COCO_val2014_000000393225", item=3, epoch=1)
+        assert clips.shape == (2, 4, 32, 32, 3)
+        assert clips.std() > 10  # the photo, not padding
+        assert (clips == clips[0, 0]).all()
 
 
 # --- worker crashes ------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sparsevl.config import ConfigError, from_dict, load_config, to_dict
@@ -77,6 +78,20 @@ TGIF_ACTION = {
     "output_dir": "/storage/tgif_qa_action_default", "train_batch_size": 16, "val_batch_size": 16,
     "gradient_accumulation_steps": 1, "num_train_epochs": 15, "min_valid_steps": 20, "num_valid": 15,
     **_OPTIM, "classifier": "mlp", "cls_hidden_scale": 2, "task": "action",
+}
+
+
+# jayleicn/ClipBERT src/configs/vqa_base_resnet50.json, every key and value as released.
+VQA = {
+    "train_datasets": [{"name": "vqa", "txt": ["/txt/vqa/vqa_k_trainval.jsonl", "/txt/vqa/vg_k_trainval.jsonl"],
+                        "img": "/img/coco_train2014_val2014"}],
+    "val_datasets": [{"name": "vqa", "txt": "/txt/vqa/vqa_k_test.jsonl", "img": "/img/coco_train2014_val2014"}],
+    "ans2label_path": "/txt/vqa/trainval_ans2label.json",
+    "max_txt_len": 20, "max_img_size": 768, **_COMMON, "max_n_example_per_group": 2,
+    "output_dir": "/storage/vqa_default", "train_batch_size": 32, "val_batch_size": 32,
+    "gradient_accumulation_steps": 1, "num_train_epochs": 5, "min_valid_steps": 100, "num_valid": 30,
+    **_OPTIM, "learning_rate": 1e-4, "grad_norm": 2.0, "cnn_learning_rate": 1e-4,
+    "classifier": "mlp", "cls_hidden_scale": 2, "num_labels": 3129,
 }
 
 
@@ -225,7 +240,8 @@ def test_values_converted(tmp_path):
      "task", "cannot tell the task"),
     ({"train_datasets": [{"name": "msrvtt", "txt": "/txt/x/train"}]}, "train_datasets[0].txt", "jsonl"),
     ({"train_datasets": "/txt/x"}, "train_datasets", "list of"),
-    ({"train_datasets": [{"name": "vqa", "txt": "/txt/vqa/train.jsonl"}]}, "train_datasets", "not supported"),
+    ({"train_datasets": [{"name": "coco_cap", "txt": "/txt/pretrain/coco_train_captions.jsonl"}]},
+     "train_datasets", "not supported"),
     ({**MSRVTT_RET, "fp16": "yes"}, "fp16", "expected 0, 1"),
     ({**MSRVTT_RET, "retrieval": 3}, "retrieval", "expected an object"),
 ])
@@ -243,3 +259,87 @@ def test_every_known_key_is_mapped_or_explained():
         section, _, leaf = ours.rpartition(".")
         fields = to_dict(RunConfig())[section] if section else to_dict(RunConfig())
         assert leaf in fields, ours
+
+
+def test_vqa_is_video_qa_on_one_frame_videos(tmp_path):
+    mapped, report = from_clipbert(write(tmp_path, "vqa_base_resnet50.json", VQA))
+    cfg = from_dict(RunConfig, with_backbone(mapped))
+    assert (cfg.task, cfg.txt_db, cfg.vis_db) == ("video_qa", "/txt/vqa", "/vis/coco_train2014_val2014")
+    # the splits of txt_db_tools.vqa_v2, not ClipBERT's own (reported)
+    assert (cfg.train_split, cfg.val_split) == ("train", "val")
+    assert (cfg.model.num_frm, cfg.train_n_clips, cfg.inference_n_clips) == (1, 1, 1)
+    assert (cfg.img_size, cfg.model.max_text_len, cfg.lr, cfg.backbone_lr, cfg.grad_clip) == (768, 20, 1e-4, 1e-4, 2.0)
+    assert (cfg.num_epochs, cfg.train_batch_size, cfg.valid_every_epochs) == (5, 32, 1)
+    text = "\n".join(report)
+    assert "train_datasets[0].txt: only the first file is used; not used: /txt/vqa/vg_k_trainval.jsonl" in text
+    assert "'vqa_k_trainval', 'vqa_k_test'" in text and "txt_db_tools.vqa_v2" in text
+    assert "binary cross-entropy on the soft scores" in text  # what differs from ClipBERT is said
+    assert "num_labels = 3129: not used" in text
+    handled = set(RENAMED) | reported_keys(report) | {"train_datasets", "val_datasets", "grad_norm"}
+    assert set(VQA) <= handled
+
+
+def _vqa_answers(*given: str) -> list[dict]:
+    return [{"answer": a, "answer_confidence": "yes", "answer_id": i + 1} for i, a in enumerate(given)]
+
+
+def _vqa_release(ann: Path, subtype: str, image_ids: list[int]) -> None:
+    """VQA v2's questions and annotations files (published layout), two questions per image."""
+    questions, annotations = [], []
+    for image_id in image_ids:
+        for n, (question, answer, kind) in enumerate([("Is there a dog?", "yes" if image_id % 2 else "no", "yes/no"),
+                                                      ("How many cats?", str(image_id % 3), "number")]):
+            qid = image_id * 1000 + n
+            questions.append({"image_id": image_id, "question": question, "question_id": qid})
+            annotations.append({"question_type": question.lower()[:8], "multiple_choice_answer": answer,
+                                "image_id": image_id, "answer_type": kind, "question_id": qid,
+                                "answers": _vqa_answers(*[answer] * 8, "maybe", "2")})
+    ann.mkdir(exist_ok=True)
+    (ann / f"v2_OpenEnded_mscoco_{subtype}_questions.json").write_text(json.dumps(
+        {"info": {}, "task_type": "Open-Ended", "data_type": "mscoco", "license": {}, "data_subtype": subtype,
+         "questions": questions}))
+    (ann / f"v2_mscoco_{subtype}_annotations.json").write_text(json.dumps(
+        {"info": {}, "license": {}, "data_subtype": subtype, "data_type": "mscoco", "annotations": annotations}))
+
+
+def test_vqa_config_trains_on_a_vqa_v2_txt_db_and_images(tmp_path, capsys):
+    from PIL import Image
+
+    from sparsevl.cli import main
+    from sparsevl.data.extract_frames import extract_frames
+    from txt_db_tools.vqa_v2 import convert, image_video_id
+
+    ann, images = tmp_path / "ann", tmp_path / "images"
+    splits = {"train2014": [1, 2, 3, 4, 5, 6], "val2014": [7, 8, 9]}
+    rng = np.random.default_rng(0)
+    images.mkdir()
+    for subtype, ids in splits.items():
+        _vqa_release(ann, subtype, ids)
+        for image_id in ids:  # COCO 2014's file names: COCO_train2014_000000000001.jpg
+            Image.fromarray(rng.integers(0, 255, (48, 64, 3), np.uint8)).save(
+                images / f"{image_video_id(subtype, image_id)}.jpg")
+    convert(ann, tmp_path / "txt_db", quiet=True)
+    assert extract_frames(images, tmp_path / "vis_db", workers=0, progress=False).stored == 9
+
+    # ClipBERT's file with its data paths pointing at these stores, as a user edits them
+    data = {**VQA, "train_datasets": [{**VQA["train_datasets"][0], "img": str(tmp_path / "vis_db"),
+                                       "txt": [str(tmp_path / "txt_db" / "vqa_k_trainval.jsonl")]}],
+            "val_datasets": [{**VQA["val_datasets"][0], "img": str(tmp_path / "vis_db"),
+                              "txt": str(tmp_path / "txt_db" / "vqa_k_test.jsonl")}],
+            "output_dir": str(tmp_path / "run")}
+    config = write(tmp_path, "vqa_base_resnet50.json", data)
+    tiny = ["--model.backbone", "tiny_cnn", "--model.backbone_channels", "8", "--model.backbone_blocks", "2",
+            "--model.frozen_bn", "false", "--model.text_model_dir", "null", "--model.hidden_size", "32",
+            "--model.num_layers", "1", "--model.num_heads", "2", "--model.intermediate_size", "64",
+            "--img_size", "32", "--amp", "none", "--device", "cpu", "--num_workers", "0",
+            "--train_batch_size", "4", "--val_batch_size", "8", "--log_every_steps", "1"]
+    assert main(["train", "--config", str(config), "--max_steps", "2", *tiny]) == 0
+    assert "VQA: train_split = 'train', val_split = 'val'" in capsys.readouterr().err
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    losses = [r["train/loss"] for r in log if "train/loss" in r]
+    assert len(losses) == 2 and all(np.isfinite(losses))
+    val = [r for r in log if "val/All" in r]
+    assert len(val) == 1 and 0 <= val[0]["val/All"] <= 100
+    assert {"val/yes/no", "val/number"} <= set(val[0])  # VQA's answer types
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (saved["model"]["num_frm"], saved["train_n_clips"], saved["val_split"]) == (1, 1, "val")

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from sparsevl.data.extract_frames import DEFAULT_VIDEO_TIMEOUT, check_options, extract_frames
+from sparsevl.data.extract_frames import DEFAULT_VIDEO_TIMEOUT, check_options, extract_frames, find_inputs
+from sparsevl.data.image_io import IMAGE_EXTENSIONS
 from sparsevl.data.shard_plan import Shard, read_video_list
 from sparsevl.data.video_io import DEFAULT_FPS, DEFAULT_MAX_SIZE, DEFAULT_QUALITY
 from sparsevl.video_ids import VIDEO_EXTENSIONS
@@ -14,16 +15,18 @@ from sparsevl.video_ids import VIDEO_EXTENSIONS
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     exts = ", ".join(e.lstrip(".") for e in VIDEO_EXTENSIONS)
+    image_exts = ", ".join(e.lstrip(".") for e in IMAGE_EXTENSIONS)
     parser.description = (
         f"Sample frames of every video file ({exts}) directly inside VIDEO_DIR (not subfolders), or "
         "listed in --video-list FILE, into the LMDB vis_db VIS_DB; video id = file name without "
-        "extension. Re-running resumes. With --shard I/N only shard I of N (by a hash of the video "
+        f"extension. Image files ({image_exts}, or images without an extension) are stored as "
+        "1-frame videos. Re-running resumes. With --shard I/N only shard I of N (by a hash of the video "
         "id), for N machines each writing its own VIS_DB; `sparsevl vis-db index` then joins them."
     )
-    parser.add_argument("video_dir", metavar="VIDEO_DIR", type=Path, nargs="?", help="folder of video files")
+    parser.add_argument("video_dir", metavar="VIDEO_DIR", type=Path, nargs="?", help="folder of video and image files")
     parser.add_argument("vis_db", metavar="VIS_DB", type=Path, help="output folder (an LMDB)")
     parser.add_argument("--video-list", type=Path, default=None, metavar="FILE",
-                        help="instead of VIDEO_DIR: a file of video paths, one per line (relative to its folder)")
+                        help="instead of VIDEO_DIR: a file of video or image paths, one per line (relative to its folder)")
     parser.add_argument("--shard", default=None, metavar="I/N",
                         help="extract only shard I of N (0 <= I < N), e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT")
     mode = parser.add_mutually_exclusive_group()
@@ -59,7 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sparsevl.data.video_io import find_videos
     from sparsevl.problems import BadInputError, UserError
 
     check_options(args.fps, args.num_frames, args.max_size, args.quality)
@@ -68,8 +70,8 @@ def run(args: argparse.Namespace) -> int:
     shard = Shard.parse(args.shard) if args.shard is not None else None
     videos = read_video_list(args.video_list) if args.video_list is not None else None
     source = args.video_list or args.video_dir
-    if (videos is not None and not videos) or (args.video_dir and args.video_dir.is_dir() and not find_videos(args.video_dir)):
-        print(f"extract-frames: no video files in {source}", file=sys.stderr)
+    if (videos is not None and not videos) or (args.video_dir and args.video_dir.is_dir() and not find_inputs(args.video_dir)):
+        print(f"extract-frames: no video or image files in {source}", file=sys.stderr)
         return 1
     try:
         summary = extract_frames(

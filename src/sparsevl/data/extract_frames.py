@@ -1,5 +1,5 @@
 """Sample frames of every video of a folder (or a list file) into a vis_db (`sparsevl extract-frames`),
-or of one shard of them (`shard_plan`).
+or of one shard of them (`shard_plan`). Image files are stored as 1-frame videos (`image_io`).
 
 Worker processes decode videos in parallel (one video per task, a bounded number in flight); the
 main process is the only LMDB writer and writes each finished video in one transaction. Videos
@@ -27,6 +27,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from sparsevl.data.image_io import IMAGE_EXTENSIONS, is_image, sample_image
 from sparsevl.data.video_io import (
     DEFAULT_FPS,
     DEFAULT_MAX_SIZE,
@@ -112,7 +113,7 @@ def extract_frames(
         log_path = vis_db / LOG_NAME
         log_path.unlink(missing_ok=True)  # the log describes the latest run only
         problems = ProblemLog(log_path, on_error=on_error)
-        paths = find_videos(video_dir) if videos is None else list(videos)
+        paths = find_inputs(video_dir) if videos is None else list(videos)
         todo, skipped = _plan(shard.select(paths) if shard else paths, writer, problems)
         bar = tqdm(
             total=len(todo) + skipped, initial=skipped, unit="video", desc="extract-frames",
@@ -144,6 +145,18 @@ def extract_frames(
         seconds=time.monotonic() - start,
         problems=problems,
     )
+
+
+def find_inputs(video_dir: str | os.PathLike) -> list[Path]:
+    """The files `extract-frames` reads in a folder, sorted by name: videos and images by their
+    extension, and files without an extension that are images (CC3M's downloader names its
+    images `<row>_<crc32>`)."""
+    folder = Path(video_dir)
+    images = [
+        p for p in folder.iterdir()
+        if p.is_file() and (p.suffix.lower() in IMAGE_EXTENSIONS or (not p.suffix and is_image(p)))
+    ]
+    return sorted(find_videos(folder) + images)
 
 
 class OptionError(UserError, ValueError):
@@ -201,10 +214,13 @@ class _Task:
             _STARTED.put((str(path), time.monotonic()))
         s = self.settings
         try:
-            video = sample_video(
-                path, fps=s.fps, num_frames=s.num_frames, max_size=s.max_size,
-                quality=s.quality, threads=self.threads,
-            )
+            if is_image(path):
+                video = sample_image(path, max_size=s.max_size, quality=s.quality)
+            else:
+                video = sample_video(
+                    path, fps=s.fps, num_frames=s.num_frames, max_size=s.max_size,
+                    quality=s.quality, threads=self.threads,
+                )
         except VideoError as e:
             return str(e)
         except Exception as e:  # a bug or an odd file must not take the whole run down

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from sparsevl.problems import BadInputError, MissingInputError, UserError
 from sparsevl.txt_db import read_json, write_json_atomic
-from sparsevl.video_ids import video_id_from_path
 
 SHARD_FILE = "shard.json"  # in a shard's VIS_DB folder, beside data.mdb
 ASSIGNMENT = "sha1(video id) mod count"  # recorded, so a later change of rule cannot go unnoticed
@@ -52,7 +51,8 @@ class Shard:
 
     def select(self, paths: list[Path]) -> list[Path]:
         """This shard's videos of `paths`, in their order."""
-        return [p for p in paths if self.takes(video_id_from_path(p.name))]
+        # by the id extract-frames stores the file under (its stem: `x.mp4` and `x.jpg` are both `x`)
+        return [p for p in paths if self.takes(p.stem)]
 
     def to_dict(self) -> dict:
         return {"index": self.index, "count": self.count, "assignment": ASSIGNMENT}

@@ -138,8 +138,9 @@ DATASET_TASKS = {
     "anet_retrieval": "retrieval",
     "msrvtt_mc": "multiple_choice",
     "msrvtt_retrieval_mc": "multiple_choice",
+    "vqa": "video_qa",  # VQA v2: images as 1-frame videos (_vqa)
 }
-NOT_SUPPORTED_DATASETS = ("vqa", "coco_cap", "vg_cap")  # ClipBERT's image-text pre-training and VQA
+NOT_SUPPORTED_DATASETS = ("coco_cap", "vg_cap")  # ClipBERT's image-text pre-training
 
 # ClipBERT's container mounts the video LMDBs at /img; ours (launch_container.sh) at /vis.
 CLIPBERT_VIS_MOUNT, OUR_VIS_MOUNT = "/img", "/vis"
@@ -175,6 +176,8 @@ def convert_clipbert(data: dict, source: str, ours: set[str]) -> tuple[dict, lis
                   "(ResNet-50 grid features, mean pooling of a clip's frames, frozen BatchNorm); give its "
                   "weights with --model.backbone_dir FOLDER (docs/backbones.md)")
     _datasets(data, out, report, source)
+    if "vqa" in _dataset_names(data):
+        _vqa(out, report)
     for key, value in data.items():
         if key in RENAMED:
             _put(out, RENAMED[key], value)
@@ -225,11 +228,9 @@ def _task(data: dict, source: str, report: list[str]) -> str:
             )
         report.append(f"task = {CLIPBERT_TASKS[given]} (ClipBERT task {given!r})")
         return CLIPBERT_TASKS[given]
-    names = [e["name"] for k in ("train_datasets", "val_datasets") for e in _entries(data, k, source)
-             if "name" in e]
-    for name in names:
+    for name in _dataset_names(data, source):
         if name in NOT_SUPPORTED_DATASETS:
-            raise ConfigError(f"dataset {name!r}: ClipBERT's image-text pre-training and VQA "
+            raise ConfigError(f"dataset {name!r}: ClipBERT's image-text pre-training "
                               "configs are not supported", "train_datasets", source)
         if name in DATASET_TASKS:
             report.append(f"task = {DATASET_TASKS[name]} (from the dataset name {name!r})")
@@ -242,6 +243,33 @@ def _task(data: dict, source: str, report: list[str]) -> str:
             return task
     raise ConfigError("cannot tell the task from ClipBERT's `task`, the dataset names or the file "
                       f"name: add \"task\": one of {', '.join(OUR_TASKS)}", "task", source)
+
+
+def _dataset_names(data: dict, source: str = "") -> list[str]:
+    return [e["name"] for k in ("train_datasets", "val_datasets") for e in _entries(data, k, source)
+            if "name" in e]
+
+
+def _vqa(out: dict, report: list[str]) -> None:
+    """ClipBERT's VQA (run_vqa.py) as a video_qa run on the txt_db of `txt_db_tools.vqa_v2`, whose
+    images are 1-frame videos. What differs from ClipBERT is reported."""
+    ours = {"train_split": "train", "val_split": "val"}
+    given = {k: out.get(k) for k in ours}
+    out.update(ours)
+    out["model"]["num_frm"] = 1
+    out["train_n_clips"] = out["inference_n_clips"] = 1
+    report.append(
+        f"VQA: train_split = 'train', val_split = 'val' (the file names {given['train_split']!r}, "
+        f"{given['val_split']!r}, ClipBERT's own split of VQA v2): the splits `python -m "
+        "txt_db_tools.vqa_v2` writes (train2014, val2014); its ans2label.json (--top-k 3129 for "
+        "ClipBERT's 3,129 answers) is the answer vocabulary")
+    report.append("VQA: model.num_frm = 1, train_n_clips = inference_n_clips = 1: an image is a 1-frame "
+                  "video (`sparsevl extract-frames` on the COCO 2014 images)")
+    report.append(
+        "VQA: trained with cross-entropy on each question's `answer` (the most frequent of its 10), "
+        "and scored by exact match with it; ClipBERT trains with binary cross-entropy on the soft "
+        "scores of the 10 answers (`labels`, kept in the txt_db) and scores a prediction by its soft "
+        "score (0.3, 0.6, 0.9, 1 for an answer given 1, 2, 3, 4+ times): numbers are not comparable")
 
 
 def _entries(data: dict, key: str, source: str) -> list[dict]:
@@ -264,6 +292,10 @@ def _dataset(data: dict, key: str, report: list[str], source: str) -> tuple[str,
         report.append(f"{key}: only the first dataset is used; not used: {names}")
     entry = entries[0]
     txt = entry.get("txt")
+    if isinstance(txt, list) and txt:  # VQA: several annotation files (VQA v2, Visual Genome QA)
+        if len(txt) > 1:
+            report.append(f"{key}[0].txt: only the first file is used; not used: {', '.join(map(str, txt[1:]))}")
+        txt = txt[0]
     if isinstance(txt, dict):  # TGIF-QA: {task: file}, ClipBERT picks the file of its `task`
         chosen = data.get("task") if data.get("task") in txt else (next(iter(txt)) if len(txt) == 1 else None)
         if chosen is None:
