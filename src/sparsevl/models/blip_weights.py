@@ -99,17 +99,13 @@ def _pixel_statistics(folder: Path) -> tuple[tuple[float, ...], tuple[float, ...
         raise BadInputError(f"{config_file}: no image_mean and image_std lists ({e})") from None
 
 
-def read_blip_tokenizer(folder: str | Path) -> BertTokenizer:
-    """The folder's BERT tokenizer (vocab.txt or tokenizer.json), with BLIP's added tokens ([DEC], [ENC])."""
-    try:
-        return BertTokenizer.from_pretrained(str(folder), local_files_only=True)
-    except (OSError, ValueError) as e:
-        raise BadInputError(f"{folder}: no BERT tokenizer there (vocab.txt or tokenizer.json): {e}") from None
-
-
 def _enc_token_id(folder: Path) -> int | None:
     """BLIP's image-grounded text encoder reads "[ENC]" in place of "[CLS]" (BLIP's and TESTA's ITM
     do so, in training and evaluation). `transformers.BlipForImageTextRetrieval` keeps [CLS]; a
-    folder whose tokenizer has no [ENC] is scored that way."""
-    tokenizer = read_blip_tokenizer(folder)
+    folder whose tokenizer has no [ENC] is scored that way. (The task reads the same tokenizer
+    with `sparsevl.data.tokenizer.read_tokenizer_folder`.)"""
+    try:
+        tokenizer = BertTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise BadInputError(f"{folder}: no BERT tokenizer there (vocab.txt or tokenizer.json): {e}") from None
     return tokenizer.get_vocab().get(ENC_TOKEN)

@@ -153,8 +153,9 @@ class ModelConfig:
     # to put where (false), or, knowingly, those parts start from random weights (true; the
     # `--allow-missing-pretrained` flag of `sparsevl train`).
     allow_missing_pretrained: bool = False
-    # video classifier and BLIP: how the ViT sees time (TimeSformer's names); the classifier's ST-Adapters, and whether
-    # the image transformer's weights stay fixed (only adapters, temporal attention and head train)
+    # video classifier and BLIP: how the ViT sees time (TimeSformer's names); the classifier's
+    # ST-Adapters, and whether its image transformer's weights stay fixed (only adapters, temporal
+    # attention and head train)
     attention_type: Literal["space_only", "divided_space_time"] = "space_only"
     adapter: AdapterConfig = dataclasses.field(default_factory=AdapterConfig)
     freeze_backbone: bool = False
@@ -447,7 +448,8 @@ def pretrained_model_section(folder: str | Path) -> dict[str, str]:
     config_file = folder / "config.json"
     if not config_file.is_file():
         raise MissingInputError(f"--init-from {folder}: no config.json there; give a Hugging Face CLIP folder "
-                                "(config.json, the weights, vocab.json and merges.txt) or OpenAI's CLIP file")
+                                "(config.json, the weights, vocab.json and merges.txt), OpenAI's CLIP file, or a "
+                                "Hugging Face BLIP retrieval folder")
     try:
         model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
