@@ -427,8 +427,7 @@ def build_blip(cfg: ModelConfig, arch: Arch | None = None) -> nn.Module:
     if parts is not None:
         load_image_weights(vit, parts.vit_state, str(cfg.backbone_dir))  # temporal parts: from the spatial ones
         missing, unexpected = model.load_state_dict(parts.state, strict=False)
-        unexpected = [k for k in unexpected if k not in ("logit_scale",)]
-        left = [k for k in missing if not k.startswith("visual.") and k != "logit_scale"]
+        left = [k for k in missing if not k.startswith("visual.") and k != "logit_scale"]  # those come from elsewhere
         if left or unexpected:
             raise BadInputError(f"{cfg.backbone_dir} does not fit BLIP's text tower and heads: "
                                 f"missing {left[:5]}, unexpected {unexpected[:5]}")
