@@ -123,3 +123,16 @@ def test_wrong_settings_are_said(blip, tmp_path):
     (tmp_path / "clip" / "config.json").write_text('{"model_type": "clip"}')
     with pytest.raises(BadInputError, match="not 'blip'"):
         build_matching_model(blip_config(tmp_path / "clip"), vocab_size=0)
+
+
+def test_frames_of_another_size_get_transformers_interpolated_positions(blip):
+    """Video runs at 224 px from BLIP's 384 px folders: the position grid is resized as
+    transformers' `interpolate_pos_encoding` does (bicubic)."""
+    hf, folder, _ = blip
+    model = build_matching_model(blip_config(folder), vocab_size=0).eval()
+    frames = random_frames(1, 1, 1, seed=4)[..., :24, :24, :].contiguous()  # a 3 x 3 grid instead of 4 x 4
+    with torch.no_grad():
+        ours = model.encode_clips(frames)[0, 0, 1:]
+        theirs = hf.vision_model(pixel_values=pixel_values(frames.flatten(0, 2)), interpolate_pos_encoding=True)
+    assert ours.shape == (10, 32)
+    torch.testing.assert_close(ours, theirs.last_hidden_state[0], atol=1e-5, rtol=0)
