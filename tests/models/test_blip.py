@@ -11,7 +11,7 @@ import torch
 from sparsevl.config import ConfigError
 from sparsevl.data.tokenizer import read_tokenizer_folder
 from sparsevl.models.factory import ModelConfig, build_matching_model, build_video_qa_model
-from sparsevl.problems import BadInputError
+from sparsevl.problems import BadInputError, MissingInputError
 from tests.models.blip_folder import IMAGE_SIZE, PATCH, write_tiny_blip
 from tests.models.test_clip_text import pixel_values
 
@@ -136,3 +136,11 @@ def test_frames_of_another_size_get_transformers_interpolated_positions(blip):
         theirs = hf.vision_model(pixel_values=pixel_values(frames.flatten(0, 2)), interpolate_pos_encoding=True)
     assert ours.shape == (10, 32)
     torch.testing.assert_close(ours, theirs.last_hidden_state[0], atol=1e-5, rtol=0)
+
+
+def test_a_folder_without_its_tokenizer_is_said(blip):
+    _, folder, _ = blip
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (folder / name).unlink()
+    with pytest.raises(MissingInputError, match="no BERT tokenizer there"):
+        build_matching_model(blip_config(folder), vocab_size=0)

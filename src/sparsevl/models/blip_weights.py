@@ -25,7 +25,7 @@ from transformers import BertTokenizer, BlipForImageTextRetrieval
 
 from sparsevl.models.pretrained import checkpoint_path, load_hf_vision_model
 from sparsevl.models.vit import CLIP_MEAN, CLIP_STD, ViTArch
-from sparsevl.problems import BadInputError
+from sparsevl.problems import BadInputError, MissingInputError
 
 State = dict[str, torch.Tensor]
 
@@ -104,8 +104,10 @@ def _enc_token_id(folder: Path) -> int | None:
     do so, in training and evaluation). `transformers.BlipForImageTextRetrieval` keeps [CLS]; a
     folder whose tokenizer has no [ENC] is scored that way. (The task reads the same tokenizer
     with `sparsevl.data.tokenizer.read_tokenizer_folder`.)"""
+    if not any((folder / name).is_file() for name in ("vocab.txt", "tokenizer.json")):
+        raise MissingInputError(f"{folder}: no BERT tokenizer there (vocab.txt or tokenizer.json)")
     try:
         tokenizer = BertTokenizer.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError) as e:
-        raise BadInputError(f"{folder}: no BERT tokenizer there (vocab.txt or tokenizer.json): {e}") from None
+        raise BadInputError(f"{folder}: the BERT tokenizer there cannot be read: {e}") from None
     return tokenizer.get_vocab().get(ENC_TOKEN)
