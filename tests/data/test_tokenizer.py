@@ -1,5 +1,6 @@
 """The tokenizer comes from the text model's folder: Chinese captions with a Chinese BERT, from the
-converter's csv to a trained retrieval checkpoint."""
+converter's csv to a trained retrieval checkpoint; a model folder's BERT tokenizer (BLIP's: vocab.txt
+or tokenizer.json with added [DEC] and [ENC]) is read with the same ids and the same tokenization."""
 
 from __future__ import annotations
 
@@ -10,13 +11,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from transformers import BertConfig, BertModel
+from transformers import BertConfig, BertModel, BertTokenizer
 
 from sparsevl.cli import main
 from sparsevl.config import from_dict
 from sparsevl.data.extract_frames import extract_frames
-from sparsevl.data.tokenizer import SPECIAL_TOKENS, bert_tokenizer, build_word_vocab
-from sparsevl.problems import ProblemLog
+from sparsevl.data.tokenizer import (
+    SPECIAL_TOKENS,
+    bert_tokenizer,
+    build_word_vocab,
+    read_tokenizer_folder,
+    tokenizer_from_state,
+    tokenizer_state,
+)
+from sparsevl.problems import MissingInputError, ProblemLog
 from sparsevl.runner.checkpoint import load_checkpoint
 from sparsevl.tasks.config import RunConfig
 from sparsevl.tasks.registry import build_task
@@ -130,3 +138,22 @@ def test_two_training_steps_on_chinese_captions(chinese, tmp_path, capsys):
     assert state["task"]["tokenizer"]["vocab"] == chinese["vocab"]  # the checkpoint tokenizes as the run did
     embeddings = [v for k, v in state["model"].items() if k.endswith("word_embeddings.weight")]
     assert [tuple(e.shape) for e in embeddings] == [(len(chinese["vocab"]), 32)]  # the Chinese BERT's
+
+BLIP_WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "red", "ball", "##s", "rolls"]
+
+
+def test_a_saved_tokenizer_reads_with_its_added_tokens_and_survives_a_checkpoint(tmp_path):
+    saved = BertTokenizer(vocab={w: i for i, w in enumerate(BLIP_WORDS)})
+    saved.add_special_tokens({"bos_token": "[DEC]", "additional_special_tokens": ["[ENC]"]})
+    saved.save_pretrained(tmp_path)
+    tokenizer = read_tokenizer_folder(tmp_path)
+    assert tokenizer.convert_tokens_to_ids(["[DEC]", "[ENC]"]) == [10, 11]
+    text = "A red balls rolls, green"
+    expected = saved(text)["input_ids"]
+    assert tokenizer(text)["input_ids"] == expected == [2, 5, 6, 7, 8, 9, 1, 1, 3]
+    assert tokenizer_from_state(tokenizer_state(tokenizer))(text)["input_ids"] == expected
+
+
+def test_a_folder_without_a_tokenizer_is_said(tmp_path):
+    with pytest.raises(MissingInputError, match=f"{tmp_path}: no BERT tokenizer there"):
+        read_tokenizer_folder(tmp_path)

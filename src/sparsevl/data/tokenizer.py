@@ -40,6 +40,25 @@ def read_vocab_file(path: str | Path) -> list[str]:
     return path.read_text(encoding="utf-8").splitlines()
 
 
+def read_tokenizer_folder(folder: str | Path) -> BertTokenizer:
+    """The BERT tokenizer a model folder was saved with (vocab.txt or tokenizer.json, as
+    `save_pretrained` writes either), as a plain vocabulary: its added tokens (BLIP's [DEC] and
+    [ENC]) keep their ids, so a checkpoint's tokenizer is the folder's."""
+    folder = Path(folder)
+    # from_pretrained gives an empty tokenizer, without an error, for a folder with neither file
+    if not any((folder / name).is_file() for name in ("vocab.txt", "tokenizer.json")):
+        raise MissingInputError(f"{folder}: no BERT tokenizer there (vocab.txt or tokenizer.json)")
+    try:
+        saved = BertTokenizer.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError) as e:
+        raise MissingInputError(f"{folder}: the BERT tokenizer there cannot be read: {e}") from None
+    ids = saved.get_vocab()
+    vocab = sorted(ids, key=ids.get)
+    if [ids[w] for w in vocab] != list(range(len(vocab))):
+        raise MissingInputError(f"{folder}: the tokenizer's ids are not 0..{len(vocab) - 1} without gaps")
+    return bert_tokenizer(vocab, bool(saved.do_lower_case))
+
+
 def bert_tokenizer(vocab: list[str], lowercase: bool = True) -> BertTokenizer:
     return BertTokenizer(vocab={word: i for i, word in enumerate(vocab)}, do_lower_case=lowercase)
 

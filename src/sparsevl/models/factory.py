@@ -23,6 +23,7 @@ from torch import nn
 from transformers import (
     BertConfig,
     BertModel,
+    BlipTextConfig,
     CLIPTextConfig,
     CLIPVisionConfig,
     CLIPVisionModel,
@@ -30,6 +31,8 @@ from transformers import (
     ResNetModel,
 )
 
+from sparsevl.models.blip import BlipMatchingModel
+from sparsevl.models.blip_weights import read_blip_folder
 from sparsevl.models.bt_adapter import BTAdapterBranch
 from sparsevl.models.clip_text import ClipTextTower
 from sparsevl.models.clip_weights import read_clip_checkpoint
@@ -98,17 +101,22 @@ ARCHITECTURES = {
     "video_classifier": ("vit", "clip_vit", "timesformer"),
     # CLIP as a video-text dual encoder (CLIP4Clip's meanP): both towers from one CLIP folder
     "dual_encoder": ("clip_vit",),
+    # BLIP (ViT + BERT with cross-attention, ITC and ITM heads) from a Hugging Face BLIP retrieval
+    # folder, its ViT inflated to clips (attention_type)
+    "blip": ("blip_vit",),
 }
 
 
 @dataclasses.dataclass
 class ModelConfig:
     # which family of models: see ARCHITECTURES (the backbones each can use)
-    architecture: Literal["cross_encoder", "video_classifier", "dual_encoder"] = "cross_encoder"
+    architecture: Literal["cross_encoder", "video_classifier", "dual_encoder", "blip"] = "cross_encoder"
     # docs/backbones.md: each backbone, its checkpoint layout, normalisation and grid stride.
     # `vit`: a randomly initialised ViT of CLIP's architecture (hidden_size, num_layers, num_heads,
-    # intermediate_size, patch_size); `timesformer`: a Hugging Face TimeSformer folder.
-    backbone: Literal["tiny_cnn", "efficientnet_lite0", "resnet50", "clip_vit", "vit", "timesformer"] = "tiny_cnn"
+    # intermediate_size, patch_size); `timesformer`: a Hugging Face TimeSformer folder; `blip_vit`:
+    # a whole Hugging Face BLIP retrieval folder (architecture blip).
+    backbone: Literal["tiny_cnn", "efficientnet_lite0", "resnet50", "clip_vit", "vit", "timesformer",
+                      "blip_vit"] = "tiny_cnn"
     backbone_channels: int = 128  # channels of the grid features (tiny_cnn)
     backbone_blocks: int = 4  # stride-2 blocks: grid = frame size / 2**blocks (tiny_cnn)
     # The local checkpoint (folder or file) of a pretrained backbone; required for resnet50 and
@@ -145,8 +153,9 @@ class ModelConfig:
     # to put where (false), or, knowingly, those parts start from random weights (true; the
     # `--allow-missing-pretrained` flag of `sparsevl train`).
     allow_missing_pretrained: bool = False
-    # video classifier: how the ViT sees time (TimeSformer's names), its ST-Adapters, and whether
-    # the image transformer's weights stay fixed (only adapters, temporal attention and head train)
+    # video classifier and BLIP: how the ViT sees time (TimeSformer's names); the classifier's
+    # ST-Adapters, and whether its image transformer's weights stay fixed (only adapters, temporal
+    # attention and head train)
     attention_type: Literal["space_only", "divided_space_time"] = "space_only"
     adapter: AdapterConfig = dataclasses.field(default_factory=AdapterConfig)
     freeze_backbone: bool = False
@@ -179,12 +188,12 @@ class ModelConfig:
         if needs_folder and self.backbone_dir is None and not self.allow_missing_pretrained:
             checkpoint_path(self.backbone, None)  # raises: names backbone_dir and what to put there
         cross_encoder, classifier = self.architecture == "cross_encoder", self.architecture == "video_classifier"
-        dual = self.architecture == "dual_encoder"
+        dual, blip = self.architecture == "dual_encoder", self.architecture == "blip"
         if (self.text_tower == "clip") != dual:
             raise ValueError("text_tower clip goes with architecture dual_encoder (CLIP's two towers), and the "
                              f"dual_encoder has CLIP's text tower: set both (got {self.architecture}, {self.text_tower})")
-        if dual and self.allow_missing_pretrained:
-            raise ValueError("the dual_encoder is read whole from a CLIP folder (backbone_dir): "
+        if (dual or blip) and self.allow_missing_pretrained:
+            raise ValueError(f"the {self.architecture} is read whole from a model folder (backbone_dir): "
                              "allow_missing_pretrained does not apply")
         # the random transformer's size: the cross-encoder's BERT without a text model, or the `vit`
         sized = (cross_encoder and self.text_model_dir is None) or self.backbone == "vit"
@@ -194,12 +203,13 @@ class ModelConfig:
             "backbone_dir": self.backbone not in ("tiny_cnn", "vit"),
             "frozen_bn": self.backbone in ("tiny_cnn", "efficientnet_lite0", "resnet50"),
             **{name: cross_encoder for name in ("fusion", "text_model_dir", "pool", "embed_dim")},
-            "max_text_len": cross_encoder or dual,
+            "max_text_len": cross_encoder or dual or blip,
             "bt_adapter": dual,
             **{name: sized for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size")},
             "patch_size": self.backbone == "vit",
-            **{name: classifier for name in ("attention_type", "adapter", "freeze_backbone")},
-            "grad_checkpointing": classifier or dual or self.backbone == "clip_vit",
+            "attention_type": classifier or blip,
+            **{name: classifier for name in ("adapter", "freeze_backbone")},
+            "grad_checkpointing": classifier or dual or blip or self.backbone == "clip_vit",
         }
         ignored = [name for name, used in applies.items() if not used and getattr(self, name) != _DEFAULTS[name]]
         if ignored:
@@ -303,6 +313,9 @@ def build_towers(cfg: ModelConfig, vocab_size: int, arch: Arch | None) -> tuple[
 
 
 def build_video_qa_model(cfg: ModelConfig, num_labels: int, vocab_size: int, arch: Arch | None = None) -> nn.Module:
+    if cfg.architecture == "blip":
+        raise ConfigError("the blip architecture scores text against video (tasks retrieval and multiple_choice); "
+                          "open-ended QA with it is not built", "model.architecture")
     visual, cross, arch = build_towers(cfg, vocab_size, arch)
     model = VideoQAModel(visual, cross, num_labels, cfg.pool)
     model.arch = arch
@@ -313,6 +326,8 @@ def build_matching_model(cfg: ModelConfig, vocab_size: int, arch: Arch | None = 
     """Retrieval and multiple-choice QA: one model, so a retrieval checkpoint answers multiple choice."""
     if cfg.architecture == "dual_encoder":  # CLIP: no cross-encoder, its own tokenizer's vocabulary
         return build_dual_encoder(cfg, arch)
+    if cfg.architecture == "blip":  # BLIP's own heads and its tokenizer's vocabulary
+        return build_blip(cfg, arch)
     visual, cross, arch = build_towers(cfg, vocab_size, arch)
     model = VideoTextMatchingModel(visual, cross, cfg.embed_dim, cfg.pool)
     model.arch = arch
@@ -390,10 +405,41 @@ def build_dual_encoder(cfg: ModelConfig, arch: Arch | None = None) -> nn.Module:
     return model
 
 
+def build_blip(cfg: ModelConfig, arch: Arch | None = None) -> nn.Module:
+    """BLIP's towers and heads from the Hugging Face BLIP folder in `cfg.backbone_dir`, its ViT
+    inflated to clips by `cfg.attention_type`; with `arch` (a checkpoint's), the same built empty."""
+    if arch is not None:
+        vit_arch, text_config, parts = ViTArch.from_dict(arch["vit"]), BlipTextConfig.from_dict(arch["blip_text"]), None
+        embed_dim, itm_token_id, logit_scale = arch["embed_dim"], arch["itm_token_id"], 0.0
+    else:
+        parts = read_blip_folder(cfg.backbone_dir)
+        vit_arch, text_config = parts.vit_arch, BlipTextConfig.from_dict(parts.text_config)
+        embed_dim, itm_token_id, logit_scale = parts.embed_dim, parts.itm_token_id, parts.logit_scale
+    if cfg.max_text_len > text_config.max_position_embeddings:
+        raise ConfigError(f"{cfg.max_text_len} tokens do not fit BLIP's text encoder "
+                          f"({text_config.max_position_embeddings} positions)", "model.max_text_len")
+    # the temporal embedding keeps the length it was trained with (a checkpoint's) and is resized
+    # to the frames of each clip
+    time_length = arch.get("time_frames", cfg.num_frm) if arch is not None else cfg.num_frm
+    vit = VisionTransformer(vit_arch, attention_type=cfg.attention_type, num_frames=time_length,
+                            grad_checkpointing=cfg.grad_checkpointing)
+    model = BlipMatchingModel(vit, text_config, embed_dim, itm_token_id, logit_scale)
+    if parts is not None:
+        load_image_weights(vit, parts.vit_state, str(cfg.backbone_dir))  # temporal parts: from the spatial ones
+        missing, unexpected = model.load_state_dict(parts.state, strict=False)
+        left = [k for k in missing if not k.startswith("visual.") and k != "logit_scale"]  # those come from elsewhere
+        if left or unexpected:
+            raise BadInputError(f"{cfg.backbone_dir} does not fit BLIP's text tower and heads: "
+                                f"missing {left[:5]}, unexpected {unexpected[:5]}")
+    model.arch = {"vit": vit_arch.to_dict(), "blip_text": text_config.to_dict(), "embed_dim": embed_dim,
+                  "itm_token_id": itm_token_id, "time_frames": time_length}
+    return model
+
+
 def pretrained_model_section(folder: str | Path) -> dict[str, str]:
     """The model config that reads the whole pretrained model in `folder` (zero-shot evaluation
     with `--init-from FOLDER`): a Hugging Face CLIP folder, or OpenAI's CLIP file, is the CLIP
-    dual encoder."""
+    dual encoder; a Hugging Face BLIP retrieval folder is BLIP."""
     folder = Path(folder)
     clip = {"architecture": "dual_encoder", "backbone": "clip_vit", "text_tower": "clip", "backbone_dir": str(folder)}
     if folder.is_file():  # OpenAI's ViT-B-16.pt: read_clip_checkpoint says so if it is not a whole CLIP
@@ -401,12 +447,15 @@ def pretrained_model_section(folder: str | Path) -> dict[str, str]:
     config_file = folder / "config.json"
     if not config_file.is_file():
         raise MissingInputError(f"--init-from {folder}: no config.json there; give a Hugging Face CLIP folder "
-                                "(config.json, the weights, vocab.json and merges.txt) or OpenAI's CLIP file")
+                                "(config.json, the weights, vocab.json and merges.txt), OpenAI's CLIP file, or a "
+                                "Hugging Face BLIP retrieval folder")
     try:
         model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
         raise BadInputError(f"{config_file} is not a JSON object: {e}") from None
+    if model_type == "blip":  # a BLIP retrieval folder: BLIP with its ITC and ITM heads
+        return {"architecture": "blip", "backbone": "blip_vit", "backbone_dir": str(folder)}
     if model_type != "clip":
         raise BadInputError(f"--init-from {folder} holds a {model_type!r} model: zero-shot evaluation reads a whole "
-                            "CLIP (model_type 'clip', both towers)")
+                            "CLIP (model_type 'clip', both towers) or BLIP (model_type 'blip', a retrieval model)")
     return clip

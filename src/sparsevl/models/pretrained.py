@@ -37,6 +37,11 @@ CHECKPOINT_LAYOUTS = {
         "a Hugging Face TimeSformer folder (e.g. facebook/timesformer-base-finetuned-k400): "
         "config.json and model.safetensors or pytorch_model.bin"
     ),
+    "blip_vit": (
+        "a Hugging Face BLIP retrieval folder (e.g. Salesforce/blip-itm-base-coco, as "
+        "BlipForImageTextRetrieval.save_pretrained writes it): config.json, model.safetensors or "
+        "pytorch_model.bin, and the tokenizer's files (vocab.txt or tokenizer.json)"
+    ),
 }
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
 

@@ -22,6 +22,7 @@ from sparsevl.data.vis_db import VisDB
 from sparsevl.data.tokenizer import (
     bert_tokenizer,
     build_word_vocab,
+    read_tokenizer_folder,
     read_vocab_file,
     tokenizer_from_state,
     tokenizer_state,
@@ -78,6 +79,8 @@ class RunData:
             self.tokenizer = tokenizer_from_state(self.saved["tokenizer"])
         elif self.cfg.model.text_tower == "clip":  # CLIP's text tower comes with its tokenizer
             self.tokenizer = read_clip_tokenizer(self.cfg.model.backbone_dir)
+        elif self.cfg.model.architecture == "blip":  # so does BLIP's (in the same folder)
+            self.tokenizer = read_tokenizer_folder(self.cfg.model.backbone_dir)
         elif text_model is not None and (Path(text_model).exists() or not self.cfg.model.allow_missing_pretrained):
             self.tokenizer = bert_tokenizer(read_vocab_file(f"{self.cfg.model.text_model_dir}/vocab.txt"))
         else:
