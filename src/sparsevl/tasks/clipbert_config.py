@@ -72,8 +72,9 @@ NOT_USED = {
         "num_layers, ... without one)"
     ),
     "detectron2_model_cfg": (
-        "ClipBERT's ResNet-50 grid features (detectron2); here set model.backbone resnet50 and "
-        "model.backbone_dir (docs/backbones.md); left as the file or the defaults have it"
+        "ClipBERT's ResNet-50 grid features (detectron2's R-50-grid): here model.backbone clipbert_grid_r50, "
+        "chosen with ClipBERT's weight files (docs/pretraining.md), or resnet50 with model.backbone_dir "
+        "(docs/backbones.md); left as the file or the defaults have it"
     ),
     "optim": "here: AdamW",
     "cnn_optim": "here: AdamW, as for the rest of the model",
