@@ -233,3 +233,35 @@ def test_backbone_files_of_other_kinds_are_refused_naming_the_file(tmp_path):
         with pytest.raises(BadInputError, match=message) as e:
             build_backbone(cfg, None)
         assert name in str(e.value)
+
+
+def test_a_run_started_from_a_clipbert_config_loads_and_logs_the_checkpoint(e2e, tmp_path, capsys):
+    """`sparsevl train --config msrvtt_qa_base_resnet50.json`'s path, on tiny demo videos: the
+    e2e file is mapped, loaded, printed and logged as any init_checkpoint is."""
+    from sparsevl.data.demo_data import DemoSpec, generate
+    from sparsevl.data.extract_frames import extract_frames
+    from sparsevl.runner.train import train
+    from txt_db_tools.activitynet_qa import convert as convert_qa
+
+    folder, _ = e2e
+    generate(tmp_path / "demo", DemoSpec(num_videos=4, seed=3), progress=False)
+    extract_frames(tmp_path / "demo" / "videos", tmp_path / "vis_db", num_frames=2, max_size=64, workers=0,
+                   progress=False)
+    convert_qa(tmp_path / "demo" / "annotations", tmp_path / "qa_db", quiet=True)
+    data, _ = CONFIGS["msrvtt_qa_base_resnet50.json"]
+    run = tmp_path / "run"
+    path = tmp_path / "msrvtt_qa_base_resnet50.json"
+    path.write_text(json.dumps({
+        **data, "e2e_weights_path": str(folder / "clipbert_image_text_pretrained.pt"),
+        "tokenizer_dir": str(folder / "bert-base-uncased"), "output_dir": str(run), "max_img_size": 64,
+        "num_frm": 1, "train_n_clips": 1, "train_batch_size": 2,
+        # ours, completing the file for a one-step CPU run on the demo data
+        "txt_db": str(tmp_path / "qa_db"), "vis_db": str(tmp_path / "vis_db"), "val_split": None, "max_steps": 1,
+        "device": "cpu", "log_every_steps": 1,
+    }))
+    train(load_config(RunConfig, path, []), progress=False)
+    out = capsys.readouterr().out
+    assert "read as ClipBERT's e2e checkpoint" in out and "dropped (grid-feats' region proposal network" in out
+    logged = next(e for e in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if "init/missing" in e)
+    assert logged["init/unexpected"] == [] and set(logged["init/missing"]) == NEW["video_qa"]
+    assert "cnn.feature.roi_heads.box_head.fc1.weight" in logged["init/dropped"]
