@@ -65,7 +65,8 @@ def e2e(tmp_path_factory):
     saved as ClipBERT saves it (a flat state dict), and a BERT-base-sized text model folder."""
     folder = tmp_path_factory.mktemp("clipbert")
     state = fill(e2e_shapes(LAYERS, VOCAB), random=RANDOM)
-    torch.save(state, folder / "clipbert_image_text_pretrained.pt")
+    # ClipBERT saved it with torch 1.5.1 (its Dockerfile): the format before torch 1.6's zip files
+    torch.save(state, folder / "clipbert_image_text_pretrained.pt", _use_new_zipfile_serialization=False)
     bert = folder / "bert-base-uncased"
     torch.manual_seed(0)
     BertModel(BertConfig(vocab_size=VOCAB, num_hidden_layers=LAYERS)).save_pretrained(bert)
@@ -208,7 +209,7 @@ def test_the_grid_feats_file_loads_the_backbone(tmp_path, capsys):
     """grid-feats-vqa's detectron2 checkpoint (download_pretrained.sh's grid_feat_R-50.pth): the
     state dict under "model", beside the trainer's own entries."""
     state = fill(detectron2_model_shapes(), random=("backbone.res4.5.conv3.weight",))
-    torch.save({"model": state, "iteration": 90000}, tmp_path / "grid_feat_R-50.pth")
+    torch.save({"model": state, "iteration": 90000}, tmp_path / "grid_feat_R-50.pth", _use_new_zipfile_serialization=False)
     grid, arch = build_backbone(ModelConfig(backbone="clipbert_grid_r50", backbone_dir=str(tmp_path / "grid_feat_R-50.pth"),
                                             fusion="mean"), None)
     assert arch == {}

@@ -193,7 +193,8 @@ def read_torch_file(path: Path) -> dict:
         raise BadInputError(f"{path}: a pickled detectron2 file is not read (it could run code); give the .pth "
                             "ClipBERT's scripts/download_pretrained.sh downloads (grid_feat_R-50.pth)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        # not mmap: ClipBERT's files come from torch 1.5, whose (pre-zip) format cannot be mapped
+        return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # not a torch zip file, or holding more than tensors and plain data
         raise BadInputError(f"{path} cannot be read as tensors only (torch.load with weights_only=True): "
                             f"{str(e).splitlines()[0]}") from None
