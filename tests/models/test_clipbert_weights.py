@@ -266,3 +266,34 @@ def test_a_run_started_from_a_clipbert_config_loads_and_logs_the_checkpoint(e2e,
     logged = next(e for e in map(json.loads, (run / "log.jsonl").read_text().splitlines()) if "init/missing" in e)
     assert logged["init/unexpected"] == [] and set(logged["init/missing"]) == NEW["video_qa"]
     assert "cnn.feature.roi_heads.box_head.fc1.weight" in logged["init/dropped"]
+
+
+def test_without_the_e2e_file_the_backbone_and_bert_come_from_their_own_files(tmp_path, capsys):
+    """ClipBERT's pre-training start: grid-feats' file for the ResNet, bert-base-uncased's folder
+    (an original Google-converted file: `bert.` names, LayerNorm gamma / beta) for BERT."""
+    detectron2 = fill(detectron2_model_shapes(), random=("backbone.stem.conv1.weight",))
+    torch.save({"model": detectron2}, tmp_path / "grid_feat_R-50.pth", _use_new_zipfile_serialization=False)
+    bert_folder = tmp_path / "bert-base-uncased"
+    bert_folder.mkdir()
+    config = BertConfig(vocab_size=VOCAB, num_hidden_layers=1)
+    config.save_pretrained(bert_folder)
+    torch.manual_seed(0)
+    bert = {"bert." + k.replace("LayerNorm.weight", "LayerNorm.gamma").replace("LayerNorm.bias", "LayerNorm.beta"): v
+            for k, v in BertModel(config).state_dict().items()}
+    torch.save(bert, bert_folder / "pytorch_model.bin", _use_new_zipfile_serialization=False)
+    (bert_folder / "vocab.txt").write_text("\n".join(f"w{i}" for i in range(VOCAB)) + "\n")
+    data, _ = CONFIGS["msrvtt_qa_base_resnet50.json"]
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({**data, "e2e_weights_path": None, "output_dir": str(tmp_path / "run"),
+                                "detectron2_weights_path": str(tmp_path / "grid_feat_R-50.pth"),
+                                "bert_weights_path": str(bert_folder / "pytorch_model.bin"),
+                                "tokenizer_dir": str(bert_folder)}))
+    cfg = load_config(RunConfig, path, [])
+    assert cfg.init_checkpoint is None
+    model = build_video_qa_model(cfg.model, 5, VOCAB)
+    weights = model.state_dict()
+    assert torch.equal(weights["visual.backbone.resnet.embedder.embedder.convolution.weight"],
+                       detectron2["backbone.stem.conv1.weight"])
+    assert torch.equal(weights["cross.bert.embeddings.LayerNorm.weight"], bert["bert.embeddings.LayerNorm.gamma"])
+    assert torch.equal(weights["cross.bert.pooler.dense.weight"], bert["bert.pooler.dense.weight"])
+    assert "detectron2_weights_path" in capsys.readouterr().err
