@@ -97,11 +97,13 @@ def map_clipbert_state(state: dict[str, torch.Tensor], target: dict[str, torch.T
             dropped[key] = OPTIONAL_REASON
         elif ours is not _SPECIAL:
             weights[ours] = value
-    _special_tensors(state, target, weights, dropped, notes)
+    used = _special_tensors(state, target, weights, notes)
+    for key in _SPECIAL_KEYS & state.keys() - used:  # under its own name: reported as having no place
+        weights[key] = state[key]
     return MappedWeights(weights, dropped, notes)
 
 
-_SPECIAL = "special"  # handled by _special_tensors: more than a rename
+_SPECIAL = object()  # handled by _special_tensors: more than a rename
 _SPECIAL_KEYS = {
     "transformer.bert.embeddings.token_type_embeddings.weight",
     "transformer.bert.visual_embeddings.token_type_embeddings.weight",
@@ -121,7 +123,7 @@ OPTIONAL_REASON = "read by a head on BERT's pooled state; this model has no such
                   "a matching task have: the pooler and ITM head)"
 
 
-def _our_name(key: str, target: dict[str, torch.Tensor]) -> str | None:
+def _our_name(key: str, target: dict[str, torch.Tensor]) -> str | object | None:
     """The model's name for `key`, `_SPECIAL`, `key` itself if no rule knows it, or None for a
     known tensor whose place this model lacks."""
     if key in _SPECIAL_KEYS:
@@ -136,27 +138,33 @@ def _our_name(key: str, target: dict[str, torch.Tensor]) -> str | None:
     return key
 
 
-def _special_tensors(state: dict, target: dict, weights: dict, dropped: dict, notes: list[str]) -> None:
+def _special_tensors(state: dict, target: dict, weights: dict, notes: list[str]) -> set[str]:
     """The tensors whose layout differs from ClipBERT's, each built so that the model computes
-    what ClipBERT computes."""
+    what ClipBERT computes; returns the source keys used."""
+    used = set()
     text_types = state.get("transformer.bert.embeddings.token_type_embeddings.weight")
     visual_type = state.get("transformer.bert.visual_embeddings.token_type_embeddings.weight")
     if text_types is not None and visual_type is not None:
         # ClipBERT: text tokens are type 0 of BERT's table, visual tokens have a 1-row table of their
         # own; here visual tokens are type 1 of BERT's table. BERT's own type 1 is never read by ClipBERT.
         weights["cross.bert.embeddings.token_type_embeddings.weight"] = torch.cat([text_types[:1], visual_type[:1]])
+        used |= {"transformer.bert.embeddings.token_type_embeddings.weight",
+                 "transformer.bert.visual_embeddings.token_type_embeddings.weight"}
         notes.append("cross.bert.embeddings.token_type_embeddings: row 0 = ClipBERT's text type 0, row 1 = its "
                      "visual_embeddings.token_type_embeddings (ClipBERT never reads BERT's type 1 row)")
     for axis, ours in (("row", "cross.visual_embeddings.row.weight"), ("col", "cross.visual_embeddings.col.weight")):
-        source = state.get(f"transformer.bert.visual_embeddings.{axis}_position_embeddings.weight")
+        key = f"transformer.bert.visual_embeddings.{axis}_position_embeddings.weight"
+        source = state.get(key)
         if source is None or ours not in target:
             continue
         rows = target[ours].shape[0]
         weights[ours] = source[:rows]
+        used.add(key)
         if source.shape[0] > rows:
             notes.append(f"{ours}: ClipBERT's first {rows} of {source.shape[0]} {axis} positions (a grid has at "
                          f"most {rows}: {rows * 64} px at the backbone's stride 64)")
     _derived(target, weights, notes)
+    return used
 
 
 def _derived(target: dict, weights: dict, notes: list[str]) -> None:
