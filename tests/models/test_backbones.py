@@ -23,13 +23,17 @@ from transformers.models.clip.modeling_clip import CLIPMLP
 
 from sparsevl.config import ConfigError, from_dict
 from sparsevl.models.backbones import (
+    ClipBertGridR50,
     ClipViTGrid,
     EfficientNetLite0,
     EfficientNetLite0Grid,
     ResNetGrid,
     SameConv2d,
 )
+from sparsevl.models.clipbert_weights import detectron2_resnet_key
 from sparsevl.models.factory import ModelConfig, build_backbone, build_visual_encoder
+from sparsevl.models.fusion import MeanFusion
+from sparsevl.models.visual import VisualEncoder
 from sparsevl.models.pretrained import efficientnet_lite0_package_file, load_efficientnet_lite0_classifier
 from sparsevl.problems import BadInputError
 
@@ -386,3 +390,71 @@ def test_channels_last_gives_the_same_tokens():
             outputs.append(visual(frames)[0])
     assert torch.allclose(outputs[0], outputs[1], atol=1e-4, rtol=1e-4)
 
+
+
+# --- ClipBERT's grid-feats ResNet-50 ------------------------------------------------------------
+
+
+def test_clipbert_grid_r50_is_detectron2s_resnet50_with_clipberts_grid_encoder():
+    from tests.models.clipbert_checkpoint import detectron2_resnet50_shapes
+
+    grid = ClipBertGridR50()
+    # every detectron2 tensor has a place of its shape, and nothing else is there but the grid_encoder
+    ours = grid.state_dict()
+    mapped = {detectron2_resnet_key(k): shape for k, shape in detectron2_resnet50_shapes().items()}
+    assert {k: tuple(ours[k].shape) for k in mapped} == mapped
+    assert set(ours) - set(mapped) == {"grid_encoder.0.weight"}
+    assert tuple(ours["grid_encoder.0.weight"].shape) == (768, 2048, 3, 3)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in grid.modules())  # FrozenBN throughout
+    # detectron2's STRIDE_IN_1X1: a stage's first block strides in its 1x1 conv; res5 is not dilated
+    for stage, stride in zip(grid.resnet.encoder.stages, (1, 2, 2, 2)):
+        first = stage.layers[0].layer
+        assert (first[0].convolution.stride, first[1].convolution.stride) == ((stride, stride), (1, 1))
+        assert first[1].convolution.dilation == (1, 1)
+    # detectron2's FREEZE_AT 2: the stem and res2 are not trained, res3..res5 and the grid_encoder are
+    frozen = {n.split(".layers")[0] for n, p in grid.named_parameters() if not p.requires_grad}
+    assert frozen == {"resnet.embedder.embedder.convolution.weight", "resnet.encoder.stages.0"}
+    with torch.no_grad():
+        assert grid(torch.zeros(1, 3, 448, 448)).shape == (1, 768, 7, 7)  # stride 64: ClipBERT's 7 x 7 at 448 px
+
+
+def test_clipbert_grid_r50_sees_bgr_pixels_minus_detectron2s_means(one_torch_thread):
+    """ClipBERT feeds detectron2 RGB frames (0-255) minus (123.675, 116.28, 103.53), then swaps
+    them to BGR: BGR minus detectron2's PIXEL_MEAN (103.530, 116.280, 123.675), std 1. The stem and
+    the grid_encoder are checked against their definitions computed by hand."""
+    torch.manual_seed(0)
+    grid = ClipBertGridR50().eval()
+    stem = grid.resnet.embedder.embedder
+    with torch.no_grad():
+        for buffer in ("weight", "bias", "running_mean"):
+            getattr(stem.normalization, buffer).normal_()
+        stem.normalization.running_var.uniform_(0.5, 2)
+    encoder = VisualEncoder(grid, MeanFusion(768, 1))
+    frames = torch.randint(0, 256, (1, 1, 64, 96, 3), dtype=torch.uint8)
+    seen = {}
+    # the stem: conv, FrozenBN and ReLU (`embedder.embedder`), then the 3x3 max-pool (`embedder`)
+    grid.resnet.embedder.register_forward_hook(lambda m, inputs, out: seen.update(stem_in=inputs[0], stem_out=out))
+    grid.resnet.register_forward_hook(lambda m, inputs, out: seen.update(res5=out.last_hidden_state))
+    with torch.no_grad():
+        tokens, _ = encoder(frames)
+    bgr = frames[0, 0].permute(2, 0, 1).float().flip(0)  # (3, H, W), B G R
+    expected_in = bgr - torch.tensor([103.530, 116.280, 123.675]).view(3, 1, 1)
+    assert torch.allclose(seen["stem_in"][0], expected_in, atol=1e-3)
+    bn = stem.normalization
+    conv = F.conv2d(expected_in[None], stem.convolution.weight, stride=2, padding=3)
+    normed = (conv - bn.running_mean.view(1, -1, 1, 1)) / (bn.running_var.view(1, -1, 1, 1) + 1e-5).sqrt() \
+        * bn.weight.view(1, -1, 1, 1) + bn.bias.view(1, -1, 1, 1)
+    expected_stem = F.max_pool2d(F.relu(normed), kernel_size=3, stride=2, padding=1)
+    assert torch.allclose(seen["stem_out"], expected_stem, atol=1e-3, rtol=1e-4)
+    expected_grid = F.relu(F.max_pool2d(F.conv2d(seen["res5"], grid.grid_encoder[0].weight, padding=1), 2))
+    assert torch.allclose(tokens, expected_grid.flatten(2).transpose(1, 2), atol=1e-5)
+    assert tokens.shape == (1, 1 * 1, 768)  # 64 x 96 px at stride 64
+
+
+def test_clipbert_grid_r50_needs_its_weights_or_says_it_starts_random(capsys):
+    with pytest.raises(ConfigError, match="clipbert_grid_r50.*needs backbone_dir: .*grid_feat_R-50.pth"):
+        from_dict(_Train, {"model": {"backbone": "clipbert_grid_r50"}})
+    cfg = ModelConfig(backbone="clipbert_grid_r50", allow_missing_pretrained=True)
+    grid, arch = build_backbone(cfg, None)
+    assert isinstance(grid, ClipBertGridR50) and arch == {}
+    assert "starts from random weights" in capsys.readouterr().err

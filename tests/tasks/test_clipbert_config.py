@@ -102,8 +102,9 @@ def write(tmp_path: Path, name: str, data: dict) -> Path:
 
 
 def with_backbone(mapped: dict) -> dict:
-    """The mapped config with ClipBERT's ResNet-50 weights given, as a user does."""
-    return {**mapped, "model": {**mapped["model"], "backbone_dir": "/pretrain/resnet-50"}}
+    """The mapped config with the ResNet-50 weights given (ClipBERT's e2e file gives them itself)."""
+    return mapped if "backbone_dir" in mapped["model"] else {
+        **mapped, "model": {**mapped["model"], "backbone_dir": "/pretrain/resnet-50"}}
 
 
 def reported_keys(report: list[str]) -> set[str]:
@@ -111,7 +112,7 @@ def reported_keys(report: list[str]) -> set[str]:
 
 
 def test_clipbert_file_without_the_pretrained_weights_is_refused_naming_the_folder(tmp_path):
-    path = write(tmp_path, "msrvtt_qa_base_resnet50.json", MSRVTT_QA)
+    path = write(tmp_path, "msrvtt_qa_base_resnet50.json", {**MSRVTT_QA, "e2e_weights_path": None})
     with pytest.raises(ConfigError, match=r"backbone 'resnet50' needs backbone_dir: .*--model.backbone_dir FOLDER.*"
                                           r"--allow-missing-pretrained"):
         load_config(RunConfig, path)
@@ -133,19 +134,44 @@ def test_msrvtt_qa(tmp_path):
     assert (cfg.amp, cfg.seed, cfg.valid_every_epochs) == ("fp16", 42, 1)
     m = cfg.model
     assert (m.max_text_len, m.dropout, m.text_model_dir) == (100, 0.1, "/pretrain/bert-base-uncased")
-    assert (m.backbone, m.fusion, m.frozen_bn, m.pool) == ("resnet50", "mean", True, "cls")
+    # ClipBERT's model, for the e2e checkpoint the file names (tests/models/test_clipbert_weights.py)
+    assert (m.backbone, m.fusion, m.frozen_bn, m.pool) == ("clipbert_grid_r50", "mean", False, "pooler")
+    assert cfg.init_checkpoint == m.backbone_dir == "/pretrain/clipbert_image_text_pretrained.pt"
     # every key without a counterpart is listed, with its value
     expected = {"img_pixel_mean", "img_pixel_std", "img_input_format", "fps", "max_n_example_per_group",
                 "model_config", "detectron2_model_cfg", "e2e_weights_path", "detectron2_weights_path",
                 "bert_weights_path", "min_valid_steps", "decay", "optim", "betas", "cnn_weight_decay",
                 "cnn_lr_decay", "classifier", "cls_hidden_scale"}
     assert expected <= reported_keys(report)
-    assert "e2e_weights_path = '/pretrain/clipbert_image_text_pretrained.pt': not used" in "\n".join(report)
+    assert ("e2e_weights_path = '/pretrain/clipbert_image_text_pretrained.pt' -> init_checkpoint and "
+            "model.backbone_dir") in "\n".join(report)
     assert any(line.startswith("ans2label_path") and "found in the txt_db folder" in line for line in report)
     assert any(line.startswith("task = video_qa") for line in report)
     # nothing is lost: each key of the file is mapped, converted or reported
     handled = set(RENAMED) | reported_keys(report) | {"train_datasets", "val_datasets", "grad_norm"}
     assert set(MSRVTT_QA) <= handled
+
+
+def test_weight_files_choose_clipberts_model_and_where_each_is_read(tmp_path):
+    """The e2e file is the whole model (init_checkpoint; its ResNet also the backbone's file); without
+    one, grid-feats' file is the backbone's and BERT's file is read from its folder, as ClipBERT's
+    pre-training config has them."""
+    separate = {**MSRVTT_QA, "e2e_weights_path": None, "detectron2_weights_path": "/pretrain/grid_feat_R-50.pth",
+                "bert_weights_path": "/pretrain/bert-base-uncased/pytorch_model.bin"}
+    mapped, report = from_clipbert(write(tmp_path, "x.json", separate))
+    cfg = from_dict(RunConfig, mapped)
+    assert cfg.init_checkpoint is None
+    assert (cfg.model.backbone, cfg.model.backbone_dir, cfg.model.text_model_dir, cfg.model.pool) == (
+        "clipbert_grid_r50", "/pretrain/grid_feat_R-50.pth", "/pretrain/bert-base-uncased", "pooler")
+    assert "e2e_weights_path = None: not used" in report
+    both = {**separate, "e2e_weights_path": "/pretrain/clipbert_image_text_pretrained.pt"}
+    mapped, report = from_clipbert(write(tmp_path, "y.json", both))
+    assert mapped["init_checkpoint"] == mapped["model"]["backbone_dir"] == "/pretrain/clipbert_image_text_pretrained.pt"
+    assert "detectron2_weights_path = '/pretrain/grid_feat_R-50.pth': not used; e2e_weights_path holds the whole " \
+           "model (ClipBERT reads it only without one)" in report
+    with pytest.raises(ConfigError, match="one folder here") as info:  # one folder gives BERT and its tokenizer
+        from_clipbert(write(tmp_path, "z.json", {**separate, "tokenizer_dir": "/pretrain/other/"}))
+    assert info.value.key == "bert_weights_path"
 
 
 def test_msrvtt_retrieval(tmp_path):

@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import CLIPVisionModel, ResNetModel
+from transformers import CLIPVisionModel, ResNetConfig, ResNetModel
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -192,6 +192,75 @@ class ResNetGrid(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x).last_hidden_state
+
+
+class FrozenBatchNorm2d(nn.Module):
+    """BatchNorm with fixed statistics and affine parameters (detectron2's FrozenBN): all four
+    are buffers, so nothing trains them and the batch never changes them."""
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("weight", torch.ones(channels))
+        self.register_buffer("bias", torch.zeros(channels))
+        self.register_buffer("running_mean", torch.zeros(channels))
+        self.register_buffer("running_var", torch.ones(channels) - eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = self.weight * (self.running_var + self.eps).rsqrt()
+        shift = self.bias - self.running_mean * scale
+        return x * scale.view(1, -1, 1, 1).to(x.dtype) + shift.view(1, -1, 1, 1).to(x.dtype)
+
+
+def detectron2_resnet50_config() -> ResNetConfig:
+    """detectron2's ResNet-50 (the R-50 of grid-feats-vqa) in Hugging Face's ResNet: the same
+    stem, stages and shortcuts, with the stride of a stage's first block in its 1x1 conv
+    (detectron2's STRIDE_IN_1X1, the MSRA weights') rather than in the 3x3."""
+    return ResNetConfig(embedding_size=64, hidden_sizes=[256, 512, 1024, 2048], depths=[3, 4, 6, 3],
+                        layer_type="bottleneck", hidden_act="relu", downsample_in_first_stage=False,
+                        downsample_in_bottleneck=True)
+
+
+class ClipBertGridR50(nn.Module):
+    """ClipBERT's visual backbone (jayleicn/ClipBERT, src/modeling/grid_feat.py): the grid-feats
+    ResNet-50 through res5 (stride 32, 2048 channels, res5 without dilation, frozen BatchNorm), then
+    a 3x3 conv to 768 channels (no bias), a 2x2 max-pool and a ReLU: stride 64, 7 x 7 at 448 px.
+
+    It takes BGR pixels on the 0-255 scale minus detectron2's means (103.530, 116.280, 123.675), std
+    1: `pixel_mean`/`pixel_std` below do that on our RGB 0-1 frames, and `forward` swaps the channels
+    to BGR, as ClipBERT's does. As in detectron2 (FREEZE_AT 2) the stem and res2 are not trained.
+    """
+
+    pixel_mean = (123.675 / 255, 116.28 / 255, 103.53 / 255)  # RGB order, on the 0-1 scale
+    pixel_std = (1 / 255,) * 3  # std 1 on the 0-255 scale
+    FROZEN_STAGES = 1  # res2, with the stem
+
+    def __init__(self, out_channels: int = 768):
+        super().__init__()
+        self.resnet = ResNetModel(detectron2_resnet50_config())
+        _freeze_batchnorm(self.resnet)
+        for module in (self.resnet.embedder, *self.resnet.encoder.stages[: self.FROZEN_STAGES]):
+            module.requires_grad_(False)
+        self.grid_encoder = nn.Sequential(
+            nn.Conv2d(self.resnet.config.hidden_sizes[-1], out_channels, 3, padding=1, bias=False),
+            nn.MaxPool2d(kernel_size=2, stride=2),
+            nn.ReLU(inplace=True),
+        )
+        self.out_channels = out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) RGB, normalised as `pixel_mean`/`pixel_std` say -> (N, 768, H/64, W/64)."""
+        res5 = self.resnet(x.flip(1)).last_hidden_state  # RGB -> BGR
+        return self.grid_encoder(res5)
+
+
+def _freeze_batchnorm(module: nn.Module) -> None:
+    """Every BatchNorm2d inside `module` replaced by a FrozenBatchNorm2d of its size."""
+    for name, child in module.named_children():
+        if isinstance(child, nn.BatchNorm2d):
+            setattr(module, name, FrozenBatchNorm2d(child.num_features, child.eps))
+        else:
+            _freeze_batchnorm(child)
 
 
 class ClipViTGrid(nn.Module):

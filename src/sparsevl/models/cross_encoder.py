@@ -71,6 +71,11 @@ class CrossEncoder(nn.Module):
         mask = create_bidirectional_mask(config=self.bert.config, inputs_embeds=hidden, attention_mask=attention_mask)
         return self.bert.encoder(hidden, attention_mask=mask).last_hidden_state
 
+    def pool(self, hidden: torch.Tensor, text_mask: torch.Tensor, pool: str) -> torch.Tensor:
+        """What a head reads (`pool_text`), or with "pooler" BERT's pooler over [CLS] (dense + tanh),
+        which every ClipBERT head reads; the BERT then has one (`add_pooling_layer`)."""
+        return self.bert.pooler(hidden) if pool == "pooler" else pool_text(hidden, text_mask, pool)
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, visual: torch.Tensor) -> torch.Tensor:
         """input_ids, attention_mask (N, Lt); visual (N, Lv, hidden) from `embed_visual`.
 

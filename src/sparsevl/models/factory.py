@@ -37,7 +37,15 @@ from sparsevl.models.bt_adapter import BTAdapterBranch
 from sparsevl.models.clip_text import ClipTextTower
 from sparsevl.models.clip_weights import read_clip_checkpoint
 from sparsevl.models.dual_encoder import DualEncoder, VideoTower
-from sparsevl.models.backbones import ClipViTGrid, EfficientNetLite0, EfficientNetLite0Grid, ResNetGrid, TinyCNN
+from sparsevl.models.backbones import (
+    ClipBertGridR50,
+    ClipViTGrid,
+    EfficientNetLite0,
+    EfficientNetLite0Grid,
+    ResNetGrid,
+    TinyCNN,
+)
+from sparsevl.models.clipbert_weights import load_clipbert_grid_r50
 from sparsevl.models.cross_encoder import CrossEncoder
 from sparsevl.models.fusion import ConcatFusion, MeanFusion, TimeEmbedFusion
 from sparsevl.models.matching import VideoTextMatchingModel
@@ -96,7 +104,7 @@ class BTAdapterConfig:
 
 ARCHITECTURES = {
     # ClipBERT's family: backbone grid -> temporal fusion -> BERT over [text; visual] -> task head
-    "cross_encoder": ("tiny_cnn", "efficientnet_lite0", "resnet50", "clip_vit"),
+    "cross_encoder": ("tiny_cnn", "efficientnet_lite0", "resnet50", "clipbert_grid_r50", "clip_vit"),
     # action recognition: a ViT over frames (with adapters or divided attention) -> linear head
     "video_classifier": ("vit", "clip_vit", "timesformer"),
     # CLIP as a video-text dual encoder (CLIP4Clip's meanP): both towers from one CLIP folder
@@ -115,8 +123,10 @@ class ModelConfig:
     # `vit`: a randomly initialised ViT of CLIP's architecture (hidden_size, num_layers, num_heads,
     # intermediate_size, patch_size); `timesformer`: a Hugging Face TimeSformer folder; `blip_vit`:
     # a whole Hugging Face BLIP retrieval folder (architecture blip).
-    backbone: Literal["tiny_cnn", "efficientnet_lite0", "resnet50", "clip_vit", "vit", "timesformer",
-                      "blip_vit"] = "tiny_cnn"
+    # `clipbert_grid_r50`: ClipBERT's own (detectron2's ResNet-50 with frozen BatchNorm, then its
+    # conv to 768 channels and 2x2 max-pool; stride 64), for ClipBERT's weights (docs/pretraining.md)
+    backbone: Literal["tiny_cnn", "efficientnet_lite0", "resnet50", "clipbert_grid_r50", "clip_vit", "vit",
+                      "timesformer", "blip_vit"] = "tiny_cnn"
     backbone_channels: int = 128  # channels of the grid features (tiny_cnn)
     backbone_blocks: int = 4  # stride-2 blocks: grid = frame size / 2**blocks (tiny_cnn)
     # The local checkpoint (folder or file) of a pretrained backbone; required for resnet50 and
@@ -142,9 +152,10 @@ class ModelConfig:
     patch_size: int = 16  # of the `vit` backbone
     dropout: float = 0.1  # in the BERT; for the video classifier, before its linear head
     max_text_len: int = 32  # tokens, [CLS] and [SEP] included
-    # What the answer head reads: "cls" (ClipBERT) or "text_mean", the mean of the question tokens'
-    # final states.
-    pool: Literal["cls", "text_mean"] = "cls"
+    # What the answer / ITM head reads: "cls", [CLS]'s final state; "pooler", BERT's pooler over it
+    # (dense + tanh, as every ClipBERT head; the BERT then has its pooler); or "text_mean", the mean
+    # of the question tokens' final states.
+    pool: Literal["cls", "pooler", "text_mean"] = "cls"
     embed_dim: int = 128  # the dual encoder's joint embedding (retrieval)
     # keep the backbone's BatchNorm statistics fixed (ClipBERT's frozen BN): batch-independent
     # features, so training on N processes equals training on one with the same global batch
@@ -249,6 +260,12 @@ def build_backbone(cfg: ModelConfig, arch: Arch | None) -> tuple[nn.Module, Arch
     """The backbone, loaded from `cfg.backbone_dir`, or, with `arch`, built empty to that architecture."""
     if cfg.backbone == "tiny_cnn":
         return TinyCNN(cfg.backbone_channels, num_blocks=cfg.backbone_blocks), {}
+    if cfg.backbone == "clipbert_grid_r50":  # one fixed architecture: nothing to save but the weights
+        grid = ClipBertGridR50()
+        if arch is None and not missing_pretrained(cfg, "backbone_dir", cfg.backbone_dir):
+            load_clipbert_grid_r50(grid, checkpoint_path(cfg.backbone, cfg.backbone_dir),
+                                   lambda line: print(line, file=sys.stderr))
+        return grid, {}
     if cfg.backbone == "efficientnet_lite0":
         if arch is not None or missing_pretrained(cfg, "backbone_dir", cfg.backbone_dir or str(efficientnet_lite0_package_file())):
             return EfficientNetLite0Grid(EfficientNetLite0(), cfg.backbone_stride), {}  # weights come later, or random
@@ -266,7 +283,9 @@ def build_backbone(cfg: ModelConfig, arch: Arch | None) -> tuple[nn.Module, Arch
 
 def build_bert(cfg: ModelConfig, vocab_size: int, arch: Arch | None = None) -> tuple[BertModel, Arch]:
     """A randomly initialised BERT of the configured size, or the one in `cfg.text_model_dir`
-    (its dropout set to `cfg.dropout`), or, with `arch`, an empty one of the saved architecture."""
+    (its dropout set to `cfg.dropout`), or, with `arch`, an empty one of the saved architecture.
+    It has BERT's pooler only if a head reads it (`pool` "pooler")."""
+    pooler = cfg.pool == "pooler"
     if cfg.text_model_dir is None:
         bert_cfg = BertConfig(
             vocab_size=vocab_size,
@@ -278,13 +297,13 @@ def build_bert(cfg: ModelConfig, vocab_size: int, arch: Arch | None = None) -> t
             attention_probs_dropout_prob=cfg.dropout,
             max_position_embeddings=max(64, cfg.max_text_len),
         )
-        return BertModel(bert_cfg, add_pooling_layer=False), {}
+        return BertModel(bert_cfg, add_pooling_layer=pooler), {}
     dropout = {"hidden_dropout_prob": cfg.dropout, "attention_probs_dropout_prob": cfg.dropout}
     if arch is None and missing_pretrained(cfg, "text_model_dir", cfg.text_model_dir):
         return build_bert(dataclasses.replace(cfg, text_model_dir=None), vocab_size)
     if arch is not None:
         bert_cfg = BertConfig.from_dict({**arch["text"], **dropout})
-        return BertModel(bert_cfg, add_pooling_layer=False), {"text": arch["text"]}
+        return BertModel(bert_cfg, add_pooling_layer=pooler), {"text": arch["text"]}
     folder = Path(cfg.text_model_dir)
     if not (folder / "config.json").is_file():
         raise MissingInputError(
@@ -292,7 +311,7 @@ def build_bert(cfg: ModelConfig, vocab_size: int, arch: Arch | None = None) -> t
             "(config.json, model.safetensors or pytorch_model.bin, vocab.txt), or train with "
             "--allow-missing-pretrained to start the text model from random weights"
         )
-    bert = BertModel.from_pretrained(str(folder), add_pooling_layer=False, **dropout)
+    bert = BertModel.from_pretrained(str(folder), add_pooling_layer=pooler, **dropout)
     return bert, {"text": bert.config.to_dict()}
 
 

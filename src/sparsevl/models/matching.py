@@ -30,7 +30,7 @@ class VideoTextMatchingModel(nn.Module):
         super().__init__()
         self.visual = visual
         self.cross = cross
-        self.pool = pool  # what the ITM head reads: [CLS] (ClipBERT) or the mean of the text tokens
+        self.pool = pool  # what the ITM head reads: [CLS], BERT's pooler over it (ClipBERT) or the text tokens' mean
         hidden = cross.hidden_size
         self.itm_head = nn.Linear(hidden, 2)
         # no bias: a shared offset would make every embedding alike at the start of training
@@ -54,7 +54,7 @@ class VideoTextMatchingModel(nn.Module):
         p, n_clips = clips.shape[:2]
         mask = attention_mask.repeat_interleave(n_clips, dim=0)
         hidden = self.cross(input_ids.repeat_interleave(n_clips, dim=0), mask, clips.flatten(0, 1))
-        return self.itm_head(pool_text(hidden, mask, self.pool)).view(p, n_clips, 2)
+        return self.itm_head(self.cross.pool(hidden, mask, self.pool)).view(p, n_clips, 2)
 
     def itm_logits(self, input_ids, attention_mask, clips, score_agg_func: str) -> torch.Tensor:
         """(P, 2) match / no-match logits, the clips' logits combined as in QA."""

@@ -28,6 +28,10 @@ CHECKPOINT_LAYOUTS = {
     "resnet50": (
         "a Hugging Face microsoft/resnet-50 folder: config.json and model.safetensors or pytorch_model.bin"
     ),
+    "clipbert_grid_r50": (
+        "ClipBERT's ResNet-50 weights, a file of its scripts/download_pretrained.sh: grid_feat_R-50.pth "
+        "(grid-feats-vqa's detectron2 model) or clipbert_image_text_pretrained.pt (its pre-trained model)"
+    ),
     "clip_vit": (
         "a Hugging Face openai/clip-vit-base-patch16 folder (a CLIP or CLIP vision model): "
         "config.json and model.safetensors or pytorch_model.bin; or OpenAI's released ViT-B-16.pt file "
@@ -94,12 +98,17 @@ class LoadReport:
     missing: list[str]
     unexpected: list[str]
     skipped: list[str]
+    # a file in another project's layout (`convert_foreign_layout`): its tensors left out on
+    # purpose, and how the converted ones were made
+    dropped: list[str] = dataclasses.field(default_factory=list)
+    conversion: list[str] = dataclasses.field(default_factory=list)
 
     def lines(self) -> list[str]:
-        return [f"{len(keys)} {what}: {', '.join(keys[:8])}{', ...' if len(keys) > 8 else ''}"
-                for what, keys in (("not in the file (kept as initialised)", self.missing),
-                                   ("in the file, not in the model (ignored)", self.unexpected),
-                                   ("skipped (init_skip)", self.skipped)) if keys]
+        return self.conversion + [
+            f"{len(keys)} {what}: {', '.join(keys[:8])}{', ...' if len(keys) > 8 else ''}"
+            for what, keys in (("not in the file (kept as initialised)", self.missing),
+                               ("in the file, not in the model (ignored)", self.unexpected),
+                               ("skipped (init_skip)", self.skipped)) if keys]
 
 
 def load_weights(

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from sparsevl.models.aggregation import aggregate_clip_scores
-from sparsevl.models.cross_encoder import CrossEncoder, pool_text
+from sparsevl.models.cross_encoder import CrossEncoder
 from sparsevl.models.visual import VisualEncoder
 
 
@@ -58,6 +58,6 @@ class VideoQAModel(nn.Module):
             attention_mask.repeat_interleave(n_clips, dim=0),
             visual,
         )
-        pooled = pool_text(hidden, attention_mask.repeat_interleave(n_clips, dim=0), self.pool)
+        pooled = self.cross.pool(hidden, attention_mask.repeat_interleave(n_clips, dim=0), self.pool)
         clip_logits = self.head(pooled).view(q, n_clips, -1)
         return aggregate_clip_scores(clip_logits, score_agg_func), clip_logits

@@ -19,6 +19,7 @@ from torch import nn
 from sparsevl.config import config_with_overrides, load_config, to_dict
 from sparsevl.files import write_atomic
 from sparsevl.models.pretrained import LoadReport, load_weights, read_state_dict
+from sparsevl.models.weight_layouts import convert_foreign_layout
 from sparsevl.problems import BadInputError, MissingInputError, ProblemLog
 from sparsevl.tasks.config import RunConfig
 from sparsevl.tasks.protocol import SHARED_STATE, Task
@@ -124,8 +125,16 @@ class InitCheckpoint:
     def load_into(self, model: nn.Module, skip: tuple[str, ...] = ()) -> LoadReport:
         """Tensors the model has and the file lacks keep their initialisation (a new head), tensors
         the model has no place for are ignored; both are reported. A tensor of another shape is an
-        error unless its name starts with one of `skip`."""
-        return load_weights(model, self.weights, self.path, missing_ok=True, unexpected_ok=True, skip=skip)
+        error unless its name starts with one of `skip`. A state dict in another project's layout
+        (ClipBERT's) is converted to the model's names first; what was dropped is reported."""
+        converted = convert_foreign_layout(self.weights, model.state_dict())
+        weights = self.weights if converted is None else converted[1].weights
+        report = load_weights(model, weights, self.path, missing_ok=True, unexpected_ok=True, skip=skip)
+        if converted is not None:
+            layout, mapped = converted
+            report.dropped = sorted(mapped.dropped)
+            report.conversion = [f"read as {layout}"] + mapped.report_lines()
+        return report
 
 
 def checkpoint_state(cfg: RunConfig, task: Task, model: nn.Module, **training: object) -> dict:

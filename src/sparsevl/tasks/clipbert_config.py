@@ -47,10 +47,11 @@ RENAMED = {
 }
 
 _EVALUATE = "evaluation is `sparsevl evaluate --checkpoint CKPT --split SPLIT`"
-_CHECKPOINT = (
-    "a ClipBERT checkpoint, not in this project's layout: not loaded; pretrained weights come from "
-    "model.backbone_dir and model.text_model_dir"
-)
+# ClipBERT's weight files (scripts/download_pretrained.sh): the whole pre-trained model, or the
+# two it starts from; ClipBERT reads the latter only without the former (setup_model).
+WEIGHT_PATHS = ("e2e_weights_path", "detectron2_weights_path", "bert_weights_path")
+# ClipBERT's model, for its weights: its backbone, frames mean-pooled, heads on BERT's pooler
+CLIPBERT_MODEL = {"backbone": "clipbert_grid_r50", "fusion": "mean", "pool": "pooler"}
 _SCHEDULE = "here: warmup over warmup_ratio of the steps, then linear decay to 0"
 
 # ClipBERT keys with no counterpart here, and what is done instead.
@@ -71,12 +72,10 @@ NOT_USED = {
         "num_layers, ... without one)"
     ),
     "detectron2_model_cfg": (
-        "ClipBERT's ResNet-50 grid features (detectron2); here set model.backbone resnet50 and "
-        "model.backbone_dir (docs/backbones.md); left as the file or the defaults have it"
+        "ClipBERT's ResNet-50 grid features (detectron2's R-50-grid): here model.backbone clipbert_grid_r50, "
+        "chosen with ClipBERT's weight files (docs/pretraining.md), or resnet50 with model.backbone_dir "
+        "(docs/backbones.md); left as the file or the defaults have it"
     ),
-    "e2e_weights_path": _CHECKPOINT,
-    "detectron2_weights_path": _CHECKPOINT,
-    "bert_weights_path": _CHECKPOINT,
     "optim": "here: AdamW",
     "cnn_optim": "here: AdamW, as for the rest of the model",
     "betas": "here: AdamW's default betas (0.9, 0.999)",
@@ -115,7 +114,7 @@ NOT_USED = {
 # Keys handled one by one below (their value is converted, or depends on the task).
 CONVERTED = frozenset({
     "train_datasets", "val_datasets", "task", "fp16", "grad_norm", "loss_type", "num_valid",
-    "tokenizer_dir", "ans2label_path",
+    "tokenizer_dir", "ans2label_path", *WEIGHT_PATHS,
 })
 CLIPBERT_KEYS = frozenset(RENAMED) | frozenset(NOT_USED) | CONVERTED
 
@@ -170,11 +169,12 @@ def convert_clipbert(data: dict, source: str, ours: set[str]) -> tuple[dict, lis
     task = _task(data, source, report)
     out["task"] = task
     # ClipBERT's model, implied by any of its configs; the file's own `model` section may change it.
-    out["model"] = {"backbone": "resnet50", "fusion": "mean", "frozen_bn": True}
     out["retrieval"] = {}
-    report.append("model.backbone = resnet50, model.fusion = mean, model.frozen_bn = true: ClipBERT's model "
-                  "(ResNet-50 grid features, mean pooling of a clip's frames, frozen BatchNorm); give its "
-                  "weights with --model.backbone_dir FOLDER (docs/backbones.md)")
+    if not _weights(data, out, report, source):
+        out["model"] = {"backbone": "resnet50", "fusion": "mean", "frozen_bn": True}
+        report.append("model.backbone = resnet50, model.fusion = mean, model.frozen_bn = true: ClipBERT's model "
+                      "(ResNet-50 grid features, mean pooling of a clip's frames, frozen BatchNorm); give its "
+                      "weights with --model.backbone_dir FOLDER (docs/backbones.md)")
     _datasets(data, out, report, source)
     if "vqa" in _dataset_names(data):
         _vqa(out, report)
@@ -346,9 +346,59 @@ def _datasets(data: dict, out: dict, report: list[str], source: str) -> None:
         report.append(f"val_datasets[0].img = {val[2]!r}: not used; one vis_db per run here ({train[2]!r})")
 
 
+def _weights(data: dict, out: dict, report: list[str], source: str) -> bool:
+    """ClipBERT's weight files -> ClipBERT's model (`CLIPBERT_MODEL`) reading them; False if the
+    file names none. The e2e file is the run's `init_checkpoint` (every tensor mapped by
+    `sparsevl.models.clipbert_weights`, the rest reported) and also the backbone's `backbone_dir`;
+    grid-feats' detectron2 file is the backbone's; BERT's file is read from its folder."""
+    paths = {}
+    for key in WEIGHT_PATHS:
+        value = data.get(key)
+        if value is not None and not (isinstance(value, str) and value):
+            raise ConfigError(f"expected a path or null, got {_show(value)}", key, source)
+        if value is None:
+            if key in data:
+                report.append(f"{key} = None: not used")
+            continue
+        paths[key] = posixpath.normpath(value)
+    if not paths:
+        return False
+    out["model"] = dict(CLIPBERT_MODEL)
+    e2e = paths.get("e2e_weights_path")
+    if e2e is not None:
+        out["init_checkpoint"] = e2e
+        out["model"]["backbone_dir"] = e2e
+        report.append(f"e2e_weights_path = {e2e!r} -> init_checkpoint and model.backbone_dir: ClipBERT's whole model, "
+                      "mapped onto model.backbone clipbert_grid_r50, fusion mean, pool pooler (docs/pretraining.md)")
+        for key in ("detectron2_weights_path", "bert_weights_path"):
+            if key in paths:
+                report.append(f"{key} = {paths[key]!r}: not used; e2e_weights_path holds the whole model "
+                              "(ClipBERT reads it only without one)")
+        return True
+    detectron2 = paths.get("detectron2_weights_path")
+    if detectron2 is not None:
+        out["model"]["backbone_dir"] = detectron2
+        report.append(f"detectron2_weights_path = {detectron2!r} -> model.backbone_dir of model.backbone "
+                      "clipbert_grid_r50 (fusion mean, pool pooler; docs/pretraining.md)")
+    else:
+        report.append("model.backbone = clipbert_grid_r50 (fusion mean, pool pooler): ClipBERT's model; "
+                      "give its ResNet weights with --model.backbone_dir FILE (grid_feat_R-50.pth)")
+    bert = paths.get("bert_weights_path")
+    if bert is not None:
+        folder = posixpath.dirname(bert) if posixpath.splitext(bert)[1] else bert
+        tokenizer = data.get("tokenizer_dir")
+        if isinstance(tokenizer, str) and posixpath.normpath(tokenizer) != folder:
+            raise ConfigError(f"the BERT's weights and tokenizer come from one folder here (model.text_model_dir), "
+                              f"but tokenizer_dir is {tokenizer!r}", "bert_weights_path", source)
+        _put(out, "model.text_model_dir", folder)
+        report.append(f"bert_weights_path = {bert!r} -> model.text_model_dir {folder!r} (config.json, weights "
+                      "and vocab.txt read from that folder)")
+    return True
+
+
 def _convert(key: str, value: Any, task: str, data: dict, out: dict, report: list[str], source: str) -> None:
-    if key in ("train_datasets", "val_datasets", "task"):
-        return  # read by _datasets and _task
+    if key in ("train_datasets", "val_datasets", "task", *WEIGHT_PATHS):
+        return  # read by _datasets, _task and _weights
     if key == "fp16":
         if value not in (0, 1) or isinstance(value, float):
             raise ConfigError(f"expected 0, 1, true or false, got {_show(value)}", key, source)
