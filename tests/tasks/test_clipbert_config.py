@@ -358,7 +358,9 @@ def test_vqa_config_trains_on_a_vqa_v2_txt_db_and_images(tmp_path, capsys):
             "--model.frozen_bn", "false", "--model.text_model_dir", "null", "--model.hidden_size", "32",
             "--model.num_layers", "1", "--model.num_heads", "2", "--model.intermediate_size", "64",
             "--img_size", "32", "--amp", "none", "--device", "cpu", "--num_workers", "0",
-            "--train_batch_size", "4", "--val_batch_size", "8", "--log_every_steps", "1"]
+            "--train_batch_size", "4", "--val_batch_size", "8", "--log_every_steps", "1",
+            # no ClipBERT weights here: the e2e checkpoint the file names is not loaded
+            "--init_checkpoint", "null", "--model.backbone_dir", "null"]
     assert main(["train", "--config", str(config), "--max_steps", "2", *tiny]) == 0
     assert "VQA: train_split = 'train', val_split = 'val'" in capsys.readouterr().err
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
