@@ -141,6 +141,8 @@ class PretrainTask:
         """ITM logits of a hard negative caption per video and a hard negative video per caption,
         drawn by the ITC logits `similarity` (caption, video) of the batch (ALBEF)."""
         ids, mask = batch["pair_input_ids"], batch["pair_attention_mask"]
+        if len(ids) < 2:  # a batch of one (an epoch's last) has no other caption or video
+            return similarity.new_zeros((0, 2))
         excluded = same_text(batch["input_ids"])  # a caption's own video, and a video whose caption is the same text
         caption_for_video = hard_negatives(similarity.T, excluded, 1)[:, 0]
         video_for_caption = hard_negatives(similarity, excluded, 1)[:, 0]
