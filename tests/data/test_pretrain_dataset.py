@@ -40,3 +40,31 @@ def test_a_texts_mask_is_its_items_whatever_the_batch():
     negative = collator([{**items[2], "itm_label": 0}])
     assert (negative["mlm_labels"] == IGNORE).all()  # another video's caption: nothing to predict from this video
     assert whole["input_ids"].tolist() == collator.tokenize(texts)["input_ids"].tolist()  # captions unmasked for ITC
+
+
+def test_a_captions_time_window_bounds_its_clips(tmp_path):
+    from sparsevl.data.clips import ClipReader, ClipSampling
+    from sparsevl.data.demo_data import DemoSpec, generate
+    from sparsevl.data.extract_frames import extract_frames
+    from sparsevl.data.pretrain_dataset import CaptionPairDataset
+    from sparsevl.data.vis_db import VisDB
+
+    generate(tmp_path / "demo", DemoSpec(num_videos=2, seed=1), progress=False)
+    extract_frames(tmp_path / "demo" / "videos", tmp_path / "vis_db", num_frames=16, max_size=32, workers=0,
+                   progress=False)
+    store = VisDB(tmp_path / "vis_db")
+    video, other = sorted(store.video_ids())
+    times = store.meta(video).timestamps
+    start, end = times[9], times[12]  # stored frames 9..12
+    reader = ClipReader(store, ClipSampling(num_frm=2, n_clips=3, random=True, seed=0), img_size=32)
+    assert reader.window_frames(video, start, end) == (9, 4)
+    for item in range(20):
+        assert all(9 <= i <= 12 for clip in reader.video_clip_indices(video, item, 0, (start, end)) for i in clip)
+    between = (times[3] + 0.25 * (times[4] - times[3]), times[3] + 0.3 * (times[4] - times[3]))
+    assert reader.window_frames(video, *between) == (3, 1)  # no frame inside: the nearest one
+    records = [{"cid": 0, "video_id": video, "caption": "a", "start": start, "end": end},
+               {"cid": 1, "video_id": other, "caption": "b"}]
+    dataset = CaptionPairDataset(records, reader, itm_neg_prob=0.0, seed=0)
+    frames = dataset[0]["frames"]
+    expected = reader.read(video, 0, 0, (start, end))
+    assert (frames == expected).all() and not (frames == reader.read(video, 0, 0)).all()

@@ -4,6 +4,8 @@ pair the cross-encoder matches, and the caption's masked words.
 - `CaptionPairDataset`: one item per video: one of its captions (drawn per epoch), and the text it
   is paired with for image-text matching: that caption, or, with probability `itm_neg_prob`, a
   caption of another video (ClipBERT's ITM sampling; 0 when the negatives come from the batch).
+  A caption with a time window (`start`, `end` seconds: HowTo100M's narrations) has its clips
+  sampled from the stored frames inside the window.
 - `PretrainCollator`: tokenizes the captions (for the dual encoder) and the pair texts, and masks
   15% of each pair text's non-special tokens, 80/10/10 [MASK]/random/unchanged (BERT). The mask
   of a text is drawn from the item's own seed (run seed, epoch, dataset, index), never from a
@@ -28,14 +30,14 @@ IGNORE = -100  # the cross-entropy's ignore_index: positions with nothing to pre
 class CaptionPairDataset(Dataset):
     def __init__(self, records: list[dict], clips: ClipReader, itm_neg_prob: float, seed: int,
                  problems: ProblemLog | None = None, salt: int = 0):
-        by_video: dict[str, list[str]] = defaultdict(list)
+        by_video: dict[str, list[dict]] = defaultdict(list)
         for r in records:
-            by_video[r["video_id"]].append(r["caption"])
+            by_video[r["video_id"]].append(r)
         present = videos_in_store(by_video, clips.vis_db, problems, what="caption(s)")
         self.videos = [(v, caps) for v, caps in by_video.items() if v in present]
         if len(self.videos) < 2 and itm_neg_prob > 0:
             raise ValueError("negative captions need at least two videos with frames in the training split")
-        self.captions = [(i, c) for i, (_, caps) in enumerate(self.videos) for c in caps]
+        self.captions = [(i, c["caption"]) for i, (_, caps) in enumerate(self.videos) for c in caps]
         self.clips = clips
         self.itm_neg_prob = itm_neg_prob
         self.seed = seed
@@ -55,7 +57,8 @@ class CaptionPairDataset(Dataset):
         video_id, caps = self.videos[index]
         seed = [self.seed, self.epoch, self.salt, index]
         rng = np.random.default_rng(seed + [1])
-        caption = caps[rng.integers(len(caps))]
+        record = caps[rng.integers(len(caps))]
+        caption, window = record["caption"], _window(record)
         pair, label = caption, 1
         if rng.random() < self.itm_neg_prob:
             while True:
@@ -63,8 +66,16 @@ class CaptionPairDataset(Dataset):
                 if owner != index:
                     pair, label = other, 0
                     break
-        return {"video_id": video_id, "frames": self.clips.read(video_id, index, self.epoch), "caption": caption,
-                "pair_text": pair, "itm_label": label, "mask_seed": seed + [2]}
+        return {"video_id": video_id, "frames": self.clips.read(video_id, index, self.epoch, window),
+                "caption": caption, "pair_text": pair, "itm_label": label, "mask_seed": seed + [2]}
+
+
+def _window(record: dict) -> tuple[float, float] | None:
+    """A caption's time window in seconds, when its record has one (HowTo100M's start and end)."""
+    start, end = record.get("start"), record.get("end")
+    if isinstance(start, (int, float)) and isinstance(end, (int, float)) and 0 <= start <= end:
+        return float(start), float(end)
+    return None
 
 
 def mask_tokens(ids: list[int], special: set[int], mask_id: int, vocab_size: int,
