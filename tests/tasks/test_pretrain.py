@@ -185,3 +185,13 @@ def test_fine_tuning_starts_from_the_pretraining_checkpoint(data, pretrained, tm
     InitCheckpoint.read(pretrained).load_into(tuned)
     towers = [k for k in tuned.state_dict() if k.startswith(("visual.", "cross."))]
     assert towers and all(torch.equal(tuned.state_dict()[k], weights[k]) for k in towers)
+
+
+def test_predict_scores_captions_against_a_video_file(data, pretrained):
+    from sparsevl.runner.predict import predict
+
+    records = load_split(data["ret_db"], "val_1")
+    video = data["root"] / "demo" / "videos" / f"{records[0]['video_id']}.mp4"
+    rows = predict(pretrained, video, [r["caption"] for r in records]).prediction.rows
+    assert sorted(r["text"] for r in rows) == sorted(r["caption"] for r in records)
+    assert all({"cross_encoder", "dual"} <= row.keys() for row in rows)
