@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from sparsevl.data.clips import ClipReader, videos_in_store
-from sparsevl.problems import ProblemLog
+from sparsevl.problems import BadInputError, ProblemLog
 
 MLM_PROBABILITY = 0.15  # BERT's share of masked tokens
 IGNORE = -100  # the cross-entropy's ignore_index: positions with nothing to predict
@@ -36,7 +36,8 @@ class CaptionPairDataset(Dataset):
         present = videos_in_store(by_video, clips.vis_db, problems, what="caption(s)")
         self.videos = [(v, caps) for v, caps in by_video.items() if v in present]
         if len(self.videos) < 2 and itm_neg_prob > 0:
-            raise ValueError("negative captions need at least two videos with frames in the training split")
+            raise BadInputError(f"{len(self.videos)} video(s) of these captions have frames in {clips.vis_db.path}: "
+                                "ITM's negative captions need at least two")
         self.captions = [(i, c["caption"]) for i, (_, caps) in enumerate(self.videos) for c in caps]
         self.clips = clips
         self.itm_neg_prob = itm_neg_prob

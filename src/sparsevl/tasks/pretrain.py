@@ -82,7 +82,8 @@ class PretrainTask:
         pc = self.cfg.pretrain
         return pc.itm_neg_prob if pc.itm_weight > 0 and pc.itm_negatives == "random" else 0.0
 
-    def dataset(self, split: str, train: bool):
+    def dataset(self, split: str, train: bool) -> CaptionPairDataset | MixedDataset:
+        """The split's videos with their captions; the training split, with `train_datasets`, their mix."""
         neg, seed = self._itm_neg_prob(), self.cfg.seed
         if not (train and split == self.cfg.train_split and self.parts):
             return CaptionPairDataset(self.data.records(split), self.data.clip_reader(train), neg, seed, self.problems)
