@@ -195,3 +195,29 @@ def test_predict_scores_captions_against_a_video_file(data, pretrained):
     rows = predict(pretrained, video, [r["caption"] for r in records]).prediction.rows
     assert sorted(r["text"] for r in rows) == sorted(r["caption"] for r in records)
     assert all({"cross_encoder", "dual"} <= row.keys() for row in rows)
+
+
+def test_chinese_captions_pretrain_with_a_chinese_bert_folder(data, tmp_path):
+    """The tokenizer is the text model folder's: a Chinese BERT's vocabulary (one token per
+    character, as bert-base-chinese) splits Chinese captions into characters, which MLM masks."""
+    from transformers import BertConfig, BertModel
+
+    captions = ["一个红色的圆向左移动", "蓝色的方块向右移动", "绿色的三角形在旋转", "黄色的圆停在中间"]
+    chars = sorted({c for text in captions for c in text})
+    folder = tmp_path / "bert-chinese"
+    BertModel(BertConfig(vocab_size=5 + len(chars), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                         intermediate_size=64)).save_pretrained(folder)
+    (folder / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + chars) + "\n")
+    videos = sorted({r["video_id"] for r in load_split(data["ret_db"], "train")})
+    records = [{"cid": i, "video_id": v, "caption": captions[i % 4]} for i, v in enumerate(videos)]
+    write_jsonl(tmp_path / "zh_db" / "train.jsonl", records)
+    cfg = config(data, tmp_path / "run", mixed=False, txt_db=str(tmp_path / "zh_db"), val_split=None, max_steps=2)
+    cfg.model.text_model_dir = str(folder)
+    task = build_task(cfg, ProblemLog())
+    batch = task.collator([task.dataset("train", train=True)[i] for i in range(8)])
+    vocab = task.collator.tokenizer.get_vocab()
+    assert task.collator.tokenizer.tokenize(captions[1]) == list(captions[1])
+    masked = batch["mlm_labels"][batch["mlm_labels"] != -100]
+    assert len(masked) and set(masked.tolist()) <= {vocab[c] for c in chars}  # only characters are masked, never [CLS]/[SEP]
+    train(cfg, progress=False)
+    assert latest_checkpoint(tmp_path / "run").name == "step_0000002.pt"
