@@ -24,10 +24,10 @@ import torch
 from sparsevl.config import from_dict, save_config
 from sparsevl.data.demo_data import DemoSpec, generate
 from sparsevl.data.extract_frames import extract_frames
-from sparsevl.txt_db import load_split
+from sparsevl.txt_db import load_split, write_jsonl
 from sparsevl.dist import Dist, _interleave
 from sparsevl.runner.checkpoint import latest_checkpoint, load_checkpoint
-from sparsevl.tasks.config import RunConfig
+from sparsevl.tasks.config import PretrainConfig, RunConfig
 from sparsevl.problems import ProblemLog, UserError
 from sparsevl.runner.train import EpochSampler, train
 from sparsevl.tasks.registry import build_task
@@ -196,6 +196,57 @@ def test_torchrun_two_processes_end_with_the_weights_of_one(data, tmp_path):
     )
 
 
+@pytest.fixture(scope="module")
+def mixed_data(data, tmp_path_factory) -> dict[str, Path]:
+    """The demo videos as 1-frame "images" beside the 8-frame videos, with a caption txt_db of an
+    even number of videos (so one process and two leave out the same items: none)."""
+    root = tmp_path_factory.mktemp("mixed")
+    extract_frames(data["vis_db"].parent / "demo" / "videos", root / "vis1", num_frames=1, max_size=32, workers=0,
+                   progress=False)
+    records = load_split(data["ret_db"], "train")
+    videos = list(dict.fromkeys(r["video_id"] for r in records))
+    kept = set(videos[: len(videos) - len(videos) % 2])
+    write_jsonl(root / "ret_db" / "train.jsonl", [r for r in records if r["video_id"] in kept])
+    return {"ret_db": root / "ret_db", "vis1": root / "vis1", "vis_db": data["vis_db"]}
+
+
+def mixed_pretrain_config(mixed_data: dict, output_dir: Path, image_batch: int, video_batch: int) -> RunConfig:
+    """Pre-training on images (1 frame) and videos (4 frames) mixed, ClipBERT's ITM alone: its
+    cross-entropy is a mean over items, so two half batches average to the whole batch (MLM's mean
+    over each process's masked tokens and ITC's in-batch negatives are per process: they match one
+    process in expectation, not to the bit). No weight decay: the dual encoder's projections get no
+    gradient from ITM, and Horovod's optimizer gives such a parameter a zero gradient (which AdamW
+    then decays) where torch leaves it as it is."""
+    cfg = retrieval_config({"ret_db": mixed_data["ret_db"], "vis_db": mixed_data["vis_db"]}, output_dir,
+                           task="pretrain", model__fusion="mean", model__num_frm=4, weight_decay=0.0)
+    cfg.pretrain = from_dict(PretrainConfig, {
+        "mlm_weight": 0.0, "itc_weight": 0.0, "itm_weight": 1.0, "itm_negatives": "random",
+        "train_datasets": [
+            {"name": "images", "txt_db": str(mixed_data["ret_db"]), "vis_db": str(mixed_data["vis1"]),
+             "num_frm": 1, "batch_size": image_batch},
+            {"name": "videos", "txt_db": str(mixed_data["ret_db"]), "vis_db": str(mixed_data["vis_db"]),
+             "num_frm": 4, "batch_size": video_batch},
+        ]})
+    return cfg
+
+
+def _two_process_mixed_pretraining_matches_one(mixed_data, tmp_path, launcher: list[str]) -> None:
+    single = mixed_pretrain_config(mixed_data, tmp_path / "single", image_batch=4, video_batch=2)
+    train(single, progress=False)
+    multi = mixed_pretrain_config(mixed_data, tmp_path / "multi", image_batch=2, video_batch=1)  # x 2 processes
+    config_file = tmp_path / "multi.json"
+    save_config(multi, config_file)
+    _launch(launcher + ["-m", "sparsevl", "train", "--config", str(config_file)], tmp_path)
+    assert latest_checkpoint(tmp_path / "multi").name == latest_checkpoint(tmp_path / "single").name
+    assert_same_weights(final_weights(tmp_path / "multi"), final_weights(tmp_path / "single"), atol=1e-5)
+
+
+def test_torchrun_two_processes_of_mixed_image_and_video_pretraining_end_with_the_weights_of_one(mixed_data, tmp_path):
+    _two_process_mixed_pretraining_matches_one(
+        mixed_data, tmp_path, [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    )
+
+
 def _distributed_eval_returns_every_question_once(data, tmp_path, launcher: list[str]) -> None:
     cfg = retrieval_config(data, tmp_path / "qa", task="video_qa", txt_db=str(data["qa_db"]), val_split="test",
                            max_steps=1, model__pool="cls")
@@ -237,6 +288,10 @@ def _horovodrun() -> list[str]:
 
 def test_horovodrun_two_processes_end_with_the_weights_of_one(data, tmp_path):
     _two_process_run_matches_one(data, tmp_path, _horovodrun())
+
+
+def test_horovodrun_two_processes_of_mixed_image_and_video_pretraining_end_with_the_weights_of_one(mixed_data, tmp_path):
+    _two_process_mixed_pretraining_matches_one(mixed_data, tmp_path, _horovodrun())
 
 
 def test_horovodrun_evaluation_of_an_odd_split_sees_every_question_once(data, tmp_path):

@@ -267,7 +267,7 @@ def test_values_converted(tmp_path):
     ({"train_datasets": [{"name": "msrvtt", "txt": "/txt/x/train"}]}, "train_datasets[0].txt", "jsonl"),
     ({"train_datasets": "/txt/x"}, "train_datasets", "list of"),
     ({"train_datasets": [{"name": "coco_cap", "txt": "/txt/pretrain/coco_train_captions.jsonl"}]},
-     "train_datasets", "not supported"),
+     "train_datasets[0].img", "expected the image or video store"),
     ({**MSRVTT_RET, "fp16": "yes"}, "fp16", "expected 0, 1"),
     ({**MSRVTT_RET, "retrieval": 3}, "retrieval", "expected an object"),
 ])
@@ -371,3 +371,92 @@ def test_vqa_config_trains_on_a_vqa_v2_txt_db_and_images(tmp_path, capsys):
     assert {"val/yes/no", "val/number"} <= set(val[0])  # VQA's answer types
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (saved["model"]["num_frm"], saved["train_n_clips"], saved["val_split"]) == (1, 1, "val")
+
+
+# src/configs/pretrain_image_text_base_resnet50_mlm_itm.json, as published
+PRETRAIN_IMAGE_TEXT = {
+    "train_datasets": [
+        {"name": "coco_cap", "vis_format": "image", "txt": "/txt/pretrain/coco_train_captions.jsonl",
+         "img": "/img/coco_train2014_val2014"},
+        {"name": "vg_cap", "vis_format": "image", "txt": "/txt/pretrain/vg_train_captions.jsonl", "img": "/img/vg"},
+    ],
+    "val_datasets": [
+        {"name": "coco_cap", "vis_format": "image", "txt": "/txt/pretrain/coco_val_captions.jsonl",
+         "img": "/img/coco_train2014_val2014"},
+        {"name": "vg_cap", "vis_format": "image", "txt": "/txt/pretrain/vg_val_captions.jsonl", "img": "/img/vg"},
+    ],
+    "img_pixel_mean": [123.675, 116.28, 103.53], "img_pixel_std": [1.0, 1.0, 1.0], "img_input_format": "BGR",
+    "model_config": "src/configs/base_model.json",
+    "detectron2_model_cfg": "src/configs/detectron2_configs/R-50-grid.yaml",
+    "e2e_weights_path": None, "detectron2_weights_path": "/pretrain/grid_feat_R-50.pth",
+    "bert_weights_path": "/pretrain/bert-base-uncased/pytorch_model.bin", "tokenizer_dir": "/pretrain/bert-base-uncased/",
+    "output_dir": "/storage/pretrain_default/", "max_txt_len": 30, "max_img_size": 768, "train_batch_size": 32,
+    "val_batch_size": 32, "max_n_example_per_group": 2, "gradient_accumulation_steps": 2, "num_train_epochs": 40,
+    "min_valid_steps": 100, "num_valid": 200, "learning_rate": 5e-5, "decay": "linear", "optim": "adamw",
+    "betas": [0.9, 0.98], "dropout": 0.1, "weight_decay": 1e-3, "grad_norm": 5.0, "cnn_learning_rate": 5e-5,
+    "cnn_weight_decay": 1e-3, "cnn_lr_decay": "linear", "pixel_random_sampling_size": 100, "seed": 42, "fp16": 1,
+    "use_itm": 1, "use_mlm": 1,
+}
+
+
+def test_image_text_pretraining_is_a_pretrain_run_on_coco_and_vg_mixed(tmp_path):
+    mapped, report = from_clipbert(write(tmp_path, "pretrain_image_text_base_resnet50_mlm_itm.json",
+                                         PRETRAIN_IMAGE_TEXT))
+    cfg = from_dict(RunConfig, with_backbone(mapped))
+    assert cfg.task == "pretrain"
+    assert (cfg.txt_db, cfg.train_split, cfg.val_split, cfg.vis_db) == (
+        "/txt/pretrain", "coco_train_captions", "coco_val_captions", "/vis/coco_train2014_val2014")
+    parts = [(d.name, d.txt_db, d.split, d.vis_db, d.num_frm, d.batch_size, d.ratio) for d in cfg.pretrain.train_datasets]
+    assert parts == [("coco_cap", "/txt/pretrain", "coco_train_captions", "/vis/coco_train2014_val2014", 1, None, 1.0),
+                     ("vg_cap", "/txt/pretrain", "vg_train_captions", "/vis/vg", 1, None, 1.0)]
+    p = cfg.pretrain
+    assert (p.mlm_weight, p.itm_weight, p.itc_weight, p.itm_negatives, p.itm_neg_prob) == (1.0, 1.0, 0.0, "random", 0.5)
+    assert (cfg.model.num_frm, cfg.train_n_clips, cfg.inference_n_clips, cfg.model.fusion) == (1, 1, 1, "mean")
+    assert (cfg.model.max_text_len, cfg.img_size, cfg.grad_accum_steps, cfg.amp) == (30, 768, 2, "fp16")
+    text = "\n".join(report)
+    assert "task = pretrain (from the dataset name 'coco_cap')" in text
+    assert "use_itm = 1 -> pretrain.itm_weight = 1" in text and "use_mlm = 1 -> pretrain.mlm_weight = 1" in text
+    assert "val_datasets: only the first dataset is used; not used: 'vg_cap'" in text
+    assert "train_datasets: only the first" not in text
+    assert "pixel_random_sampling_size = 100: not used" in text
+    # nothing is lost: each key of the file is mapped, converted or reported
+    handled = set(RENAMED) | reported_keys(report) | {"train_datasets", "val_datasets", "grad_norm", "itm_neg_prob"}
+    assert set(PRETRAIN_IMAGE_TEXT) <= handled
+    no_itm = from_dict(RunConfig, with_backbone(from_clipbert(write(tmp_path, "p.json", {
+        **PRETRAIN_IMAGE_TEXT, "use_itm": 0, "itm_neg_prob": 0.3}))[0]))
+    assert (no_itm.pretrain.itm_weight, no_itm.pretrain.itm_neg_prob) == (0.0, 0.3)
+
+
+def test_clipberts_pretraining_config_trains_on_image_text_txt_dbs(tmp_path):
+    """The published file, its paths moved to tiny image-text txt_dbs (COCO and VG captions of
+    1-frame videos) and a tiny model, trains 2 steps."""
+    from sparsevl.data.demo_data import DemoSpec, generate
+    from sparsevl.data.extract_frames import extract_frames
+    from sparsevl.runner.checkpoint import latest_checkpoint
+    from sparsevl.runner.train import train
+    from sparsevl.txt_db import load_split, write_jsonl
+    from txt_db_tools.activitynet_captions import convert
+
+    generate(tmp_path / "demo", DemoSpec(num_videos=10, seed=4), progress=False)
+    for name in ("coco", "vg"):
+        extract_frames(tmp_path / "demo" / "videos", tmp_path / "img" / name, num_frames=1, max_size=32, workers=0,
+                       progress=False)
+    convert(tmp_path / "demo" / "captions", tmp_path / "captions", quiet=True)
+    records = load_split(tmp_path / "captions", "train") + load_split(tmp_path / "captions", "val_1")
+    for split in ("coco_train_captions", "vg_train_captions", "coco_val_captions"):
+        write_jsonl(tmp_path / "txt" / "pretrain" / f"{split}.jsonl", records)
+    data = json.loads(json.dumps(PRETRAIN_IMAGE_TEXT).replace("/txt/", f"{tmp_path}/txt/")
+                      .replace("/img/coco_train2014_val2014", f"{tmp_path}/img/coco").replace("/img/vg", f"{tmp_path}/img/vg"))
+    path = write(tmp_path, "pretrain_image_text_base_resnet50_mlm_itm.json", data)
+    cfg = load_config(RunConfig, path, [
+        "--output_dir", str(tmp_path / "run"), "--model.backbone", "tiny_cnn", "--model.backbone_channels", "16",
+        "--model.backbone_blocks", "3", "--model.hidden_size", "32", "--model.num_layers", "1", "--model.num_heads", "2",
+        "--model.intermediate_size", "64", "--model.embed_dim", "16", "--model.text_model_dir", "null",
+        "--model.backbone_dir", "null",
+        "--img_size", "32", "--train_batch_size", "4", "--grad_accum_steps", "1", "--amp", "none", "--max_steps", "2",
+        "--device", "cpu", "--log_every_steps", "1"])
+    metrics = train(cfg, progress=False)
+    assert latest_checkpoint(tmp_path / "run").name == "step_0000002.pt"
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log if "train/mlm_loss" in e and "train/itm_loss" in e] == [1, 2]
+    assert {"mlm_accuracy", "itm_accuracy", "t2v_R@1"} <= metrics.keys()

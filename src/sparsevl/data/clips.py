@@ -33,8 +33,9 @@ class ClipReader:
         self.vis_db = vis_db
         self.sampling = sampling
         self.img_size = img_size
-        # video id -> stored frame count: the meta record is read once per video per process
+        # video id -> stored frame count (and timestamps): the meta record is read once per video per process
         self._num_frames: dict[str, int] = {}
+        self._timestamps: dict[str, list[float]] = {}
 
     def clip_indices(self, num_frames: int, item: int, epoch: int) -> list[list[int]]:
         """Training clips are drawn from (seed, epoch, item): reproducible, different each epoch."""
@@ -50,13 +51,32 @@ class ClipReader:
             n = self._num_frames[video_id] = self.vis_db.meta(video_id).num_frames
         return n
 
-    def video_clip_indices(self, video_id: str, item: int = 0, epoch: int = 0) -> list[list[int]]:
-        """The stored frames of each clip `read` returns for this video."""
-        return self.clip_indices(self.num_frames(video_id), item, epoch)
+    def window_frames(self, video_id: str, start: float, end: float) -> tuple[int, int]:
+        """(first, count): the stored frames whose timestamps fall in [start, end] seconds (a
+        caption's time window, HowTo100M); a window between two stored frames gets the one
+        nearest its middle. A store without timestamps: the whole video."""
+        if video_id not in self._timestamps:
+            self._timestamps[video_id] = list(self.vis_db.meta(video_id).timestamps)
+        times = np.asarray(self._timestamps[video_id])
+        if not len(times):
+            return 0, self.num_frames(video_id)
+        inside = np.flatnonzero((times >= start) & (times <= end))
+        if len(inside):
+            return int(inside[0]), len(inside)
+        return int(np.abs(times - (start + end) / 2).argmin()), 1
 
-    def read(self, video_id: str, item: int = 0, epoch: int = 0) -> np.ndarray:
-        """(n_clips, num_frm, S, S, 3) uint8; each stored frame is decoded once even if clips share it."""
-        clips = self.video_clip_indices(video_id, item, epoch)
+    def video_clip_indices(self, video_id: str, item: int = 0, epoch: int = 0,
+                           window: tuple[float, float] | None = None) -> list[list[int]]:
+        """The stored frames of each clip `read` returns for this video (within `window` seconds)."""
+        if window is None:
+            return self.clip_indices(self.num_frames(video_id), item, epoch)
+        first, count = self.window_frames(video_id, *window)
+        return [[first + i for i in clip] for clip in self.clip_indices(count, item, epoch)]
+
+    def read(self, video_id: str, item: int = 0, epoch: int = 0, window: tuple[float, float] | None = None) -> np.ndarray:
+        """(n_clips, num_frm, S, S, 3) uint8, from the frames of `window` (start, end seconds) when
+        given; each stored frame is decoded once even if clips share it."""
+        clips = self.video_clip_indices(video_id, item, epoch, window)
         size = self.img_size
         # zeros: the padding; np.zeros gets pages the kernel has already cleared
         out = np.zeros((len(clips), self.sampling.num_frm, size, size, 3), np.uint8)

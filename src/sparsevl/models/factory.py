@@ -49,6 +49,7 @@ from sparsevl.models.clipbert_weights import load_clipbert_grid_r50
 from sparsevl.models.cross_encoder import CrossEncoder
 from sparsevl.models.fusion import ConcatFusion, MeanFusion, TimeEmbedFusion
 from sparsevl.models.matching import VideoTextMatchingModel
+from sparsevl.models.pretraining import VideoTextPretrainingModel
 from sparsevl.models.pretrained import (
     CHECKPOINT_LAYOUTS,
     checkpoint_path,
@@ -349,6 +350,18 @@ def build_matching_model(cfg: ModelConfig, vocab_size: int, arch: Arch | None = 
         return build_blip(cfg, arch)
     visual, cross, arch = build_towers(cfg, vocab_size, arch)
     model = VideoTextMatchingModel(visual, cross, cfg.embed_dim, cfg.pool)
+    model.arch = arch
+    return model
+
+
+def build_pretraining_model(cfg: ModelConfig, vocab_size: int, arch: Arch | None = None) -> nn.Module:
+    """Pre-training: the matching model of `build_matching_model` (the cross-encoder one) plus an
+    MLM head tied to the word embeddings."""
+    if cfg.architecture == "dual_encoder":
+        raise ConfigError("pre-training trains the cross-encoder (MLM, ITM) and the dual encoder beside it: "
+                          "the dual_encoder architecture has no cross-encoder", "model.architecture")
+    visual, cross, arch = build_towers(cfg, vocab_size, arch)
+    model = VideoTextPretrainingModel(visual, cross, cfg.embed_dim, cfg.pool)
     model.arch = arch
     return model
 

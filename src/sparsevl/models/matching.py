@@ -49,12 +49,23 @@ class VideoTextMatchingModel(nn.Module):
         visual = self.cross.embed_visual(tokens, positions, frames.shape[2])
         return visual.view(b, n_clips, *visual.shape[1:])
 
-    def itm_clip_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor) -> torch.Tensor:
-        """Texts (P, Lt) paired with the clips of their videos (P, n_clips, Lv, hidden) -> (P, n_clips, 2)."""
+    def pair_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor) -> torch.Tensor:
+        """Texts (P, Lt) paired with the clips of their videos (P, n_clips, Lv, hidden) -> the
+        cross-encoder's states (P, n_clips, Lt + Lv, hidden), text first."""
         p, n_clips = clips.shape[:2]
         mask = attention_mask.repeat_interleave(n_clips, dim=0)
         hidden = self.cross(input_ids.repeat_interleave(n_clips, dim=0), mask, clips.flatten(0, 1))
-        return self.itm_head(self.cross.pool(hidden, mask, self.pool)).view(p, n_clips, 2)
+        return hidden.view(p, n_clips, *hidden.shape[1:])
+
+    def itm_head_logits(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """`pair_states` (P, n_clips, L, hidden) of texts with `attention_mask` (P, Lt) -> (P, n_clips, 2)."""
+        n_clips = states.shape[1]
+        pooled = self.cross.pool(states.flatten(0, 1), attention_mask.repeat_interleave(n_clips, dim=0), self.pool)
+        return self.itm_head(pooled).view(*states.shape[:2], 2)
+
+    def itm_clip_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor) -> torch.Tensor:
+        """Texts (P, Lt) paired with the clips of their videos (P, n_clips, Lv, hidden) -> (P, n_clips, 2)."""
+        return self.itm_head_logits(self.pair_states(input_ids, attention_mask, clips), attention_mask)
 
     def itm_logits(self, input_ids, attention_mask, clips, score_agg_func: str) -> torch.Tensor:
         """(P, 2) match / no-match logits, the clips' logits combined as in QA."""

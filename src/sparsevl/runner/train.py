@@ -78,6 +78,26 @@ class EpochSampler(Sampler):
         return iter(mine[self.start :].tolist())
 
 
+class EpochBatches:
+    """`EpochSampler`'s items in batches of `batch_size`: the batch sampler of a training set that
+    has no `batch_sampler` of its own (`TaskDataset`); positioned by batch, as a mix's is."""
+
+    def __init__(self, sampler: EpochSampler, batch_size: int):
+        self.sampler, self.batch_size = sampler, batch_size
+        self.batches_per_epoch = math.ceil(sampler.num_items // sampler.world_size / batch_size)
+
+    def set_position(self, epoch: int, batch: int = 0) -> None:
+        self.sampler.set_position(epoch, batch * self.batch_size)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.sampler) / self.batch_size)
+
+    def __iter__(self):
+        items = list(self.sampler)
+        for i in range(0, len(items), self.batch_size):
+            yield items[i:i + self.batch_size]
+
+
 def train(cfg: RunConfig, progress: bool = True, resume: bool = False, overwrite: bool = False) -> dict:
     """Train, validating and checkpointing every `valid_every_epochs` (and every `save_every_steps`).
     Returns the last validation. `resume`: continue the run in `output_dir` from its latest
@@ -130,16 +150,20 @@ def _train(cfg: RunConfig, dist: Dist, progress: bool, resume: bool, overwrite: 
     dist.barrier()
     problems.write_to(plan.run_dir / ("problems.log" if dist.rank == 0 else f"problems.rank{dist.rank}.log"))
 
-    sampler = EpochSampler(len(train_set), cfg.seed, dist.rank, dist.world_size)
+    # a training set may schedule its own batches (several datasets mixed: `TaskDataset.batch_sampler`)
+    if hasattr(train_set, "batch_sampler"):
+        batches = train_set.batch_sampler(cfg.seed, dist.rank, dist.world_size)
+    else:
+        batches = EpochBatches(EpochSampler(len(train_set), cfg.seed, dist.rank, dist.world_size), cfg.train_batch_size)
     # its own generator: starting an epoch must not draw from the global one, whose state (for
     # dropout) a checkpoint restores
     loader_generator = torch.Generator().manual_seed(cfg.seed)
     loader = DataLoader(
-        SkipBadSamples(train_set), batch_size=cfg.train_batch_size, sampler=sampler,
+        SkipBadSamples(train_set), batch_sampler=batches,
         collate_fn=skipping_collate(task.collator), num_workers=cfg.num_workers, generator=loader_generator,
     )
     optimizer = build_optimizer(model, cfg.lr, cfg.backbone_lr, cfg.weight_decay)
-    batches_per_epoch = math.ceil(len(train_set) // dist.world_size / cfg.train_batch_size)
+    batches_per_epoch = batches.batches_per_epoch
     steps_per_epoch = math.ceil(batches_per_epoch / cfg.grad_accum_steps)
     total_steps = cfg.max_steps or steps_per_epoch * cfg.num_epochs
     scheduler = warmup_linear_schedule(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
@@ -189,7 +213,7 @@ def _train(cfg: RunConfig, dist: Dist, progress: bool, resume: bool, overwrite: 
     model.train()
     while step < total_steps and epoch < epochs:
         train_set.set_epoch(epoch)
-        sampler.set_position(epoch, batch_in_epoch * cfg.train_batch_size)
+        batches.set_position(epoch, batch_in_epoch)
         # the loader draws its workers' seeds from its generator when an epoch starts: a resumed
         # epoch starts from the state its first start had
         loader_generator.set_state(epoch_loader_state)

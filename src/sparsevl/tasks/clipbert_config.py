@@ -105,16 +105,13 @@ NOT_USED = {
     "debug": "not supported",
     "data_ratio": "not supported",
     "pin_mem": "not supported",
-    "itm_neg_prob": "image-text pre-training only",
-    "use_itm": "image-text pre-training only",
-    "use_mlm": "image-text pre-training only",
-    "pixel_random_sampling_size": "image-text pre-training only",
+    "pixel_random_sampling_size": "PixelBERT's random subset of grid cells: every cell is used here",
 }
 
 # Keys handled one by one below (their value is converted, or depends on the task).
 CONVERTED = frozenset({
     "train_datasets", "val_datasets", "task", "fp16", "grad_norm", "loss_type", "num_valid",
-    "tokenizer_dir", "ans2label_path", *WEIGHT_PATHS,
+    "tokenizer_dir", "ans2label_path", *WEIGHT_PATHS, "use_itm", "use_mlm", "itm_neg_prob",
 })
 CLIPBERT_KEYS = frozenset(RENAMED) | frozenset(NOT_USED) | CONVERTED
 
@@ -125,7 +122,7 @@ CLIPBERT_TASKS = {
     "action": "multiple_choice",  # TGIF-QA action and transition: 5 options per question
     "transition": "multiple_choice",
 }
-OUR_TASKS = ("video_qa", "retrieval", "multiple_choice")
+OUR_TASKS = ("video_qa", "retrieval", "multiple_choice", "pretrain")
 # ClipBERT's dataset names (the `name` of a train_datasets entry) that tell the task.
 DATASET_TASKS = {
     "msrvtt_qa": "video_qa",
@@ -138,8 +135,9 @@ DATASET_TASKS = {
     "msrvtt_mc": "multiple_choice",
     "msrvtt_retrieval_mc": "multiple_choice",
     "vqa": "video_qa",  # VQA v2: images as 1-frame videos (_vqa)
+    "coco_cap": "pretrain",  # ClipBERT's image-text pre-training: COCO and Visual Genome captions
+    "vg_cap": "pretrain",
 }
-NOT_SUPPORTED_DATASETS = ("coco_cap", "vg_cap")  # ClipBERT's image-text pre-training
 
 # ClipBERT's container mounts the video LMDBs at /img; ours (launch_container.sh) at /vis.
 CLIPBERT_VIS_MOUNT, OUR_VIS_MOUNT = "/img", "/vis"
@@ -175,7 +173,9 @@ def convert_clipbert(data: dict, source: str, ours: set[str]) -> tuple[dict, lis
         report.append("model.backbone = resnet50, model.fusion = mean, model.frozen_bn = true: ClipBERT's model "
                       "(ResNet-50 grid features, mean pooling of a clip's frames, frozen BatchNorm); give its "
                       "weights with --model.backbone_dir FOLDER (docs/backbones.md)")
-    _datasets(data, out, report, source)
+    _datasets(data, out, report, source, task)
+    if task == "pretrain":
+        _pretrain_datasets(data, out, report, source)
     if "vqa" in _dataset_names(data):
         _vqa(out, report)
     for key, value in data.items():
@@ -229,9 +229,6 @@ def _task(data: dict, source: str, report: list[str]) -> str:
         report.append(f"task = {CLIPBERT_TASKS[given]} (ClipBERT task {given!r})")
         return CLIPBERT_TASKS[given]
     for name in _dataset_names(data, source):
-        if name in NOT_SUPPORTED_DATASETS:
-            raise ConfigError(f"dataset {name!r}: ClipBERT's image-text pre-training "
-                              "configs are not supported", "train_datasets", source)
         if name in DATASET_TASKS:
             report.append(f"task = {DATASET_TASKS[name]} (from the dataset name {name!r})")
             return DATASET_TASKS[name]
@@ -282,47 +279,52 @@ def _entries(data: dict, key: str, source: str) -> list[dict]:
     return entries
 
 
-def _dataset(data: dict, key: str, report: list[str], source: str) -> tuple[str, str, str | None] | None:
-    """(txt_db folder, split, vis_db) of the first entry of train_datasets / val_datasets."""
+def _dataset(data: dict, key: str, report: list[str], source: str, mixed: bool = False) -> tuple[str, str, str | None] | None:
+    """(txt_db folder, split, vis_db) of the first entry of train_datasets / val_datasets
+    (`mixed`: the others are used too, by pre-training)."""
     entries = _entries(data, key, source)
     if not entries:
         return None
-    if len(entries) > 1:
+    if len(entries) > 1 and not mixed:
         names = ", ".join(repr(e.get("name")) for e in entries[1:])
         report.append(f"{key}: only the first dataset is used; not used: {names}")
-    entry = entries[0]
+    return _entry_paths(data, entries[0], f"{key}[0]", report, source)
+
+
+def _entry_paths(data: dict, entry: dict, key: str, report: list[str], source: str) -> tuple[str, str, str | None]:
+    """(txt_db folder, split, vis_db) of one entry of train_datasets / val_datasets (`key`: its place)."""
     txt = entry.get("txt")
     if isinstance(txt, list) and txt:  # VQA: several annotation files (VQA v2, Visual Genome QA)
         if len(txt) > 1:
-            report.append(f"{key}[0].txt: only the first file is used; not used: {', '.join(map(str, txt[1:]))}")
+            report.append(f"{key}.txt: only the first file is used; not used: {', '.join(map(str, txt[1:]))}")
         txt = txt[0]
     if isinstance(txt, dict):  # TGIF-QA: {task: file}, ClipBERT picks the file of its `task`
         chosen = data.get("task") if data.get("task") in txt else (next(iter(txt)) if len(txt) == 1 else None)
         if chosen is None:
             raise ConfigError(f"names several files ({', '.join(txt)}) and `task` picks none of them",
-                              f"{key}[0].txt", source)
+                              f"{key}.txt", source)
         if len(txt) > 1:
-            report.append(f"{key}[0].txt: the {chosen!r} file is used; not used: "
+            report.append(f"{key}.txt: the {chosen!r} file is used; not used: "
                           + ", ".join(k for k in txt if k != chosen))
         txt = txt[chosen]
     if not isinstance(txt, str) or not txt.endswith(".jsonl"):
-        raise ConfigError(f"expected the path of a .jsonl file, got {_show(txt)}", f"{key}[0].txt", source)
+        raise ConfigError(f"expected the path of a .jsonl file, got {_show(txt)}", f"{key}.txt", source)
     folder, name = posixpath.split(txt)
     img = entry.get("img")
     if img is not None:
         if not isinstance(img, str):
-            raise ConfigError(f"expected a path, got {_show(img)}", f"{key}[0].img", source)
+            raise ConfigError(f"expected a path, got {_show(img)}", f"{key}.img", source)
         img = posixpath.normpath(img)
         if img == CLIPBERT_VIS_MOUNT or img.startswith(CLIPBERT_VIS_MOUNT + "/"):
             moved = OUR_VIS_MOUNT + img[len(CLIPBERT_VIS_MOUNT):]
-            report.append(f"{key}[0].img = {img!r} -> vis_db {moved!r}: ClipBERT's container mounts "
+            report.append(f"{key}.img = {img!r} -> vis_db {moved!r}: ClipBERT's container mounts "
                           f"VIS_DB at {CLIPBERT_VIS_MOUNT}, launch_container.sh at {OUR_VIS_MOUNT}")
             img = moved
     return folder, name[: -len(".jsonl")], img
 
 
-def _datasets(data: dict, out: dict, report: list[str], source: str) -> None:
-    train = _dataset(data, "train_datasets", report, source)
+def _datasets(data: dict, out: dict, report: list[str], source: str, task: str) -> None:
+    train = _dataset(data, "train_datasets", report, source, mixed=task == "pretrain")
     val = _dataset(data, "val_datasets", report, source)
     if train is not None:
         out["txt_db"], out["train_split"] = train[0], train[1]
@@ -396,6 +398,31 @@ def _weights(data: dict, out: dict, report: list[str], source: str) -> bool:
     return True
 
 
+def _pretrain_datasets(data: dict, out: dict, report: list[str], source: str) -> None:
+    """Every train_datasets entry a dataset of the pre-training mix (`pretrain.train_datasets`);
+    an image set (`vis_format: image`) is one of 1-frame videos. ClipBERT trains MLM and ITM."""
+    parts = []
+    for i, entry in enumerate(_entries(data, "train_datasets", source)):
+        # (the first entry's paths were reported as the run's txt_db and vis_db)
+        folder, split, img = _entry_paths(data, entry, f"train_datasets[{i}]", report if i else [], source)
+        if img is None:
+            raise ConfigError("expected the image or video store (img) of the dataset", f"train_datasets[{i}].img", source)
+        part = {"name": entry.get("name", ""), "txt_db": folder, "split": split, "vis_db": img}
+        if entry.get("vis_format") == "image":
+            part["num_frm"] = 1
+        parts.append(part)
+    _put(out, "pretrain.train_datasets", parts)
+    _put(out, "pretrain.itc_weight", 0.0)
+    report.append(f"train_datasets: {len(parts)} dataset(s) mixed, one pass over each per epoch "
+                  "(pretrain.train_datasets); pretrain.itc_weight = 0: ClipBERT pre-trains with MLM and ITM only")
+    images = all(p.get("num_frm") == 1 for p in parts)
+    if images and "num_frm" not in data:
+        for key, value in (("model.num_frm", 1), ("train_n_clips", 1), ("inference_n_clips", 1)):
+            _put(out, key, value)
+        report.append("model.num_frm = 1, train_n_clips = 1, inference_n_clips = 1: image datasets "
+                      "(vis_format image), one frame each")
+
+
 def _convert(key: str, value: Any, task: str, data: dict, out: dict, report: list[str], source: str) -> None:
     if key in ("train_datasets", "val_datasets", "task", *WEIGHT_PATHS):
         return  # read by _datasets, _task and _weights
@@ -422,6 +449,17 @@ def _convert(key: str, value: Any, task: str, data: dict, out: dict, report: lis
         out["valid_every_epochs"] = every
         report.append(f"num_valid = {value} -> valid_every_epochs = {every}: validation counts whole "
                       f"epochs here ({epochs} epochs / {value} validations)")
+    elif key in ("use_itm", "use_mlm", "itm_neg_prob"):
+        if task != "pretrain":
+            report.append(f"{key} = {_show(value)}: not used; pre-training only")
+        elif key == "itm_neg_prob":
+            _put(out, "pretrain.itm_neg_prob", value)
+        else:
+            if value not in (0, 1) or isinstance(value, float):
+                raise ConfigError(f"expected 0 or 1, got {_show(value)}", key, source)
+            weight = "pretrain.itm_weight" if key == "use_itm" else "pretrain.mlm_weight"
+            _put(out, weight, float(value))
+            report.append(f"{key} = {value!r} -> {weight} = {float(value):g}")
     elif key == "tokenizer_dir":
         folder = posixpath.normpath(value) if isinstance(value, str) else value
         _put(out, "model.text_model_dir", folder)

@@ -77,6 +77,50 @@ class ClassificationConfig:
 
 
 @dataclasses.dataclass
+class TrainDataset:
+    """One dataset of a pre-training mix (ClipBERT's `train_datasets` entries; `name` as there)."""
+
+    name: str = ""
+    txt_db: str = ""  # folder of {split}.jsonl with {cid, video_id, caption} records
+    vis_db: str | list[str] = ""
+    split: str | None = None  # None: the run's train_split
+    num_frm: int | None = None  # frames per clip (1 for images); None: model.num_frm
+    batch_size: int | None = None  # items per process per batch; None: train_batch_size
+    ratio: float = 1.0  # passes over the dataset per epoch of the mix (2: twice, 0.5: half of it)
+
+
+@dataclasses.dataclass
+class PretrainConfig:
+    """Pre-training: docs/pretraining.md. Each objective's loss is weighted (0: not trained)."""
+
+    mlm_weight: float = 1.0  # masked language modelling on the cross-encoder's text states
+    itm_weight: float = 1.0  # image-text matching by the cross-encoder's ITM head
+    itc_weight: float = 1.0  # the dual encoder's symmetric InfoNCE with its learned temperature
+    # ITM negatives: the caption replaced by another video's with probability itm_neg_prob
+    # (ClipBERT), or from the batch: a hard negative caption per video and a hard negative video
+    # per caption drawn by ITC similarity (ALBEF, BLIP; needs itc_weight > 0)
+    itm_negatives: Literal["random", "hard"] = "random"
+    itm_neg_prob: float = 0.5
+    # several datasets mixed, a batch from one of them (docs/pretraining.md); empty: the run's
+    # txt_db and vis_db. The run's txt_db / vis_db / val_split are always what validation reads.
+    train_datasets: list[TrainDataset] = dataclasses.field(default_factory=list)
+
+    def validate(self) -> None:
+        if min(self.mlm_weight, self.itm_weight, self.itc_weight) < 0:
+            raise ValueError("objective weights must be >= 0")
+        if self.itm_negatives == "hard" and self.itm_weight > 0 and self.itc_weight == 0:
+            raise ValueError("itm_negatives = hard draws negatives by ITC similarity: needs itc_weight > 0")
+        if not 0 <= self.itm_neg_prob < 1:
+            raise ValueError(f"itm_neg_prob must be in [0, 1), got {self.itm_neg_prob}")
+        for i, d in enumerate(self.train_datasets):
+            if not d.txt_db or not d.vis_db:
+                raise ValueError(f"train_datasets[{i}] ({d.name or 'unnamed'}): txt_db and vis_db must be set")
+            if (d.num_frm is not None and d.num_frm < 1) or (d.batch_size is not None and d.batch_size < 1) or d.ratio <= 0:
+                raise ValueError(f"train_datasets[{i}] ({d.name or 'unnamed'}): num_frm and batch_size must be "
+                                 "at least 1, ratio above 0")
+
+
+@dataclasses.dataclass
 class RunConfig:
     task: str = "video_qa"  # a registry name (sparsevl.tasks.registry) or module:Class
     txt_db: str = ""  # folder with {split}.jsonl (and ans2label.json for video_qa)
@@ -94,6 +138,7 @@ class RunConfig:
     init_skip: list[str] = dataclasses.field(default_factory=list)
     retrieval: RetrievalConfig = dataclasses.field(default_factory=RetrievalConfig)
     classification: ClassificationConfig = dataclasses.field(default_factory=ClassificationConfig)
+    pretrain: PretrainConfig = dataclasses.field(default_factory=PretrainConfig)
 
     # sparse sampling (ClipBERT's names; frames per clip are `model.num_frm`, the model is built for them)
     frm_stride: int = 1  # stored frames between a clip's frames (1 = consecutive)

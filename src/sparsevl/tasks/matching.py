@@ -134,11 +134,8 @@ class RetrievalTask(_MatchingTask):
         total = clips.new_zeros((), dtype=torch.float32)
         if "contrastive" in rc.objective:
             positive = batch["labels"] == 1  # one per video, in video order
-            texts = model.text_embedding(batch["input_ids"][positive], batch["attention_mask"][positive])
-            videos = model.video_embedding(clips)
-            logits = model.temperature_scale() * texts @ videos.T
-            target = torch.arange(len(videos), device=logits.device)
-            total = total + (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+            itc, logits = contrastive_loss(model, batch["input_ids"][positive], batch["attention_mask"][positive], clips)
+            total = total + itc
         if "itm" in rc.objective:
             if rc.itm_negatives == "hard":
                 batch = self._hard_negative_pairs(batch, logits.detach())
@@ -157,15 +154,7 @@ class RetrievalTask(_MatchingTask):
         `similarity`: the contrastive logits (caption, video) of the batch."""
         n = len(similarity)
         k = min(self.cfg.retrieval.itm_neg_size, n - 1)
-        weights = similarity.T.float().softmax(dim=1) + 1e-12  # (video, caption)
-        # never the video's own caption, nor a caption with the same words (synthetic and real
-        # datasets repeat short captions): a "negative" equal to the positive contradicts it
-        ids = batch["input_ids"]
-        same_text = (ids[:, None, :] == ids[None, :, :]).all(-1)
-        weights = weights.masked_fill(same_text, 0)
-        no_choice = weights.sum(1) == 0
-        weights[no_choice] = (~torch.eye(n, dtype=torch.bool, device=weights.device))[no_choice].float()
-        negatives = torch.multinomial(weights, k) if k > 0 else weights.new_zeros((n, 0), dtype=torch.long)
+        negatives = hard_negatives(similarity.T, same_text(batch["input_ids"]), k)  # captions per video
         text_index = torch.cat([torch.arange(n, device=negatives.device)[:, None], negatives], dim=1).reshape(-1)
         labels = torch.zeros(n, k + 1, dtype=torch.long, device=negatives.device)
         labels[:, 0] = 1
@@ -303,6 +292,37 @@ class RetrievalTask(_MatchingTask):
             scores.append(model.match_score(logits.float()))
         flat = torch.cat(scores) if scores else torch.zeros(0)
         return flat.view(n_texts, n_cand)
+
+
+def contrastive_loss(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                     clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The dual encoder's symmetric InfoNCE over a batch of videos (B, n_clips, ...) and their
+    captions (B, Lt), text i belonging to video i, with the learned temperature: (loss, the scaled
+    similarity logits (caption, video))."""
+    texts = model.text_embedding(input_ids, attention_mask)
+    videos = model.video_embedding(clips)
+    logits = model.temperature_scale() * texts @ videos.T
+    target = torch.arange(len(videos), device=logits.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2, logits
+
+
+def same_text(input_ids: torch.Tensor) -> torch.Tensor:
+    """(N, N): whether texts i and j have the same tokens (synthetic and real datasets repeat
+    short captions: a "negative" equal to the positive contradicts it)."""
+    return (input_ids[:, None, :] == input_ids[None, :, :]).all(-1)
+
+
+def hard_negatives(similarity: torch.Tensor, excluded: torch.Tensor, k: int) -> torch.Tensor:
+    """(N, k) candidates per anchor, drawn in proportion to the softmax of `similarity` (anchor,
+    candidate) over the candidates that are not `excluded` (the anchor's own pair, at least): the
+    close candidates a random draw rarely finds (ALBEF's hard negatives). An anchor with nothing
+    left draws from all the others."""
+    n = len(similarity)
+    weights = similarity.float().softmax(dim=1) + 1e-12
+    weights = weights.masked_fill(excluded, 0)
+    no_choice = weights.sum(1) == 0
+    weights[no_choice] = (~torch.eye(n, dtype=torch.bool, device=weights.device))[no_choice].float()
+    return torch.multinomial(weights, k) if k > 0 else weights.new_zeros((n, 0), dtype=torch.long)
 
 
 def has_cross_encoder(model) -> bool:

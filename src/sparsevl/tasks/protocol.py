@@ -74,6 +74,11 @@ class TaskDataset(Protocol):
     def describe(self) -> str:
         """E.g. "800 videos, 5,780 questions", for the first line of a run."""
 
+    # Optional: `batch_sampler(seed, rank, world_size)`, for a training set that schedules its own
+    # batches (several datasets mixed, `data.mixed_datasets`): an object with `set_position(epoch,
+    # batch)`, `batches_per_epoch` and, iterated, this process's lists of indices; the same schedule
+    # in every process. Without it the loop batches `EpochSampler`'s order by `train_batch_size`.
+
 
 class Task(Protocol):
     cfg: RunConfig

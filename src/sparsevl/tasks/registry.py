@@ -21,6 +21,7 @@ TASKS: dict[str, str] = {
     "retrieval": "sparsevl.tasks.matching:RetrievalTask",
     "multiple_choice": "sparsevl.tasks.matching:MultipleChoiceTask",
     "classification": "sparsevl.tasks.classification:ClassificationTask",
+    "pretrain": "sparsevl.tasks.pretrain:PretrainTask",
 }
 
 
