@@ -48,22 +48,22 @@ def questions(folder, enc_token: bool) -> tuple[torch.Tensor, torch.Tensor, torc
 
 def transformers_log_likelihoods(hf, folder, hf_ids, mask, pixels, answers: list[str]) -> torch.Tensor:
     """(questions, answers): -loss of BlipForQuestionAnswering's decoder on "[DEC] answer [SEP]"
-    (BLIP's answer input), given the question encoded against the image, summed over the tokens."""
+    (BLIP's answer input), given each question (unpadded) encoded against the image, summed over
+    the tokens."""
     tokenizer = read_tokenizer_folder(folder)
     answer = tokenizer(answers, padding=True, return_tensors="pt")
     answer_ids = answer["input_ids"].clone()
     answer_ids[:, 0] = hf.config.text_config.bos_token_id
     targets = answer_ids.masked_fill(answer["attention_mask"] == 0, -100)
     image = hf.vision_model(pixel_values=pixels).last_hidden_state
-    states = hf.text_encoder(input_ids=hf_ids, attention_mask=mask, encoder_hidden_states=image.expand(len(hf_ids), -1, -1),
-                             ).last_hidden_state
-    q, a = len(hf_ids), len(answers)
-    loss = hf.text_decoder(
-        input_ids=answer_ids.repeat(q, 1), attention_mask=answer["attention_mask"].repeat(q, 1),
-        encoder_hidden_states=states.repeat_interleave(a, dim=0), encoder_attention_mask=mask.repeat_interleave(a, dim=0),
-        labels=targets.repeat(q, 1), reduction="none",
-    ).loss
-    return -loss.view(q, a)
+    out = []
+    for question, length in zip(hf_ids, mask.sum(1).tolist()):
+        states = hf.text_encoder(input_ids=question[None, :length], encoder_hidden_states=image).last_hidden_state
+        out.append(-hf.text_decoder(
+            input_ids=answer_ids, attention_mask=answer["attention_mask"],
+            encoder_hidden_states=states.expand(len(answers), -1, -1), labels=targets, reduction="none",
+        ).loss)
+    return torch.stack(out)
 
 
 def test_answer_scores_on_one_frame_are_transformers_log_likelihoods(blip_qa):
@@ -77,6 +77,21 @@ def test_answer_scores_on_one_frame_are_transformers_log_likelihoods(blip_qa):
     assert ours.shape == (len(QUESTIONS), len(ANSWERS)) and clip_scores.shape == (len(QUESTIONS), 1, len(ANSWERS))
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
     assert theirs.std() > 0.1 and (theirs - theirs.mean(0)).abs().max() > 0.1  # answers and questions matter
+
+
+def test_a_question_is_answered_the_same_whatever_the_padding_of_its_batch(blip_qa):
+    """transformers' BLIP text model drops the mask of its cross-attention: the decoder must not
+    see the padding of a batch's shorter questions."""
+    _, folder, _ = blip_qa
+    model = build(folder, tokens(folder, ANSWERS), qa_rank_k=0)
+    ids, mask, _ = questions(folder, False)
+    frames = random_frames(1, 1, 1, seed=6)
+    assert (mask == 0).any()  # the batch pads some questions
+    with torch.no_grad():
+        batch, _ = model(frames, ids, mask, torch.zeros(len(ids), dtype=torch.long))
+        for q, length in enumerate(mask.sum(1).tolist()):
+            alone, _ = model(frames, ids[q:q + 1, :length], mask[q:q + 1, :length], torch.zeros(1, dtype=torch.long))
+            torch.testing.assert_close(batch[q], alone[0], atol=1e-5, rtol=0)
 
 
 def test_the_top_answer_is_what_transformers_generate_produces(blip_qa):
@@ -120,11 +135,13 @@ def test_first_token_ranking_scores_the_answers_most_likely_first(blip_qa):
     with torch.no_grad():
         full, _ = everything(frames, ids, mask, video_index)
         top, _ = ranked(frames, ids, mask, video_index)
-        image = hf.vision_model(pixel_values=pixel_values(frames.flatten(0, 2))).last_hidden_state.expand(len(ids), -1, -1)
-        states = hf.text_encoder(input_ids=hf_ids, attention_mask=mask, encoder_hidden_states=image).last_hidden_state
-        start = torch.full((len(ids), 1), hf.config.text_config.bos_token_id)
-        first = hf.text_decoder(input_ids=start, encoder_hidden_states=states, encoder_attention_mask=mask).logits[:, 0]
-        expected = first.softmax(-1)[:, [a[0] for a in answers]].topk(3, dim=1).indices
+        image = hf.vision_model(pixel_values=pixel_values(frames.flatten(0, 2))).last_hidden_state
+        start = torch.full((1, 1), hf.config.text_config.bos_token_id)
+        first = []
+        for question, length in zip(hf_ids, mask.sum(1).tolist()):
+            states = hf.text_encoder(input_ids=question[None, :length], encoder_hidden_states=image).last_hidden_state
+            first.append(hf.text_decoder(input_ids=start, encoder_hidden_states=states).logits[0, 0])
+        expected = torch.stack(first).softmax(-1)[:, [a[0] for a in answers]].topk(3, dim=1).indices
     scored = torch.isfinite(top)
     assert scored.sum(1).tolist() == [3] * len(ids)
     assert [set(row.nonzero().flatten().tolist()) for row in scored] == [set(row.tolist()) for row in expected]
