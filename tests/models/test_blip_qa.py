@@ -170,6 +170,16 @@ def test_clips_are_combined_over_the_same_answers_and_a_checkpoint_rebuilds_it(b
             assert (torch.isfinite(clips) == torch.isfinite(scores)[:, None]).all()  # every clip: the same two
         torch.testing.assert_close(rebuilt(frames, ids, mask, video_index)[0], model(frames, ids, mask, video_index)[0])
     assert "answer_ids" not in model.state_dict()  # rebuilt from the answer list, not saved
+    # the unscored answers' -inf give no NaN gradient, whatever combines the clips (lse's backward
+    # of an all -inf column is NaN: it must not reach the scores)
+    labels = torch.tensor([0, 5, -100])
+    for agg in ("mean", "max", "lse"):
+        model.zero_grad()
+        scores, _ = model(frames, ids, mask, video_index, agg, labels=labels)
+        torch.nn.functional.cross_entropy(scores, labels, ignore_index=-100).backward()
+        grads = [p.grad for p in model.parameters() if p.grad is not None]
+        assert grads and all(torch.isfinite(g).all() for g in grads)
+        assert model.text_decoder.cls.predictions.transform.dense.weight.grad.abs().sum() > 0
 
 
 def test_a_retrieval_folder_for_qa_and_a_qa_folder_for_retrieval_are_said(blip_qa, tmp_path):
