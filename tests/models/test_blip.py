@@ -10,7 +10,7 @@ import torch
 
 from sparsevl.config import ConfigError
 from sparsevl.data.tokenizer import read_tokenizer_folder
-from sparsevl.models.factory import ModelConfig, build_matching_model, build_video_qa_model
+from sparsevl.models.factory import ModelConfig, build_matching_model
 from sparsevl.problems import BadInputError, MissingInputError
 from tests.models.blip_folder import IMAGE_SIZE, PATCH, write_tiny_blip
 from tests.models.test_clip_text import pixel_values
@@ -117,8 +117,6 @@ def test_wrong_settings_are_said(blip, tmp_path):
         blip_config(folder, adapter={"type": "st"})
     with pytest.raises(ConfigError, match="do not fit BLIP's text encoder"):
         build_matching_model(blip_config(folder, max_text_len=65), vocab_size=0)
-    with pytest.raises(ConfigError, match="open-ended QA"):
-        build_video_qa_model(blip_config(folder), num_labels=3, vocab_size=0)
     (tmp_path / "clip").mkdir()
     (tmp_path / "clip" / "config.json").write_text('{"model_type": "clip"}')
     with pytest.raises(BadInputError, match="not 'blip'"):

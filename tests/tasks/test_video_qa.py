@@ -79,6 +79,7 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "max_text_len": 16,
             "pool": "cls",
             "embed_dim": 16,
+            "qa_rank_k": 128,  # (BLIP only)
             "frozen_bn": False,
             "allow_missing_pretrained": False,
             "patch_size": 16,  # (the video classifier's `vit` only, as are the next four)

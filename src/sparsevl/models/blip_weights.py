@@ -1,8 +1,9 @@
-"""A Hugging Face BLIP retrieval folder -> the parts of our BLIP model.
+"""A Hugging Face BLIP folder -> the parts of our BLIP model.
 
 The folder is what `transformers.BlipForImageTextRetrieval.save_pretrained` writes (the layout of
-`Salesforce/blip-itm-base-coco` and its siblings): config.json with `model_type: blip`, the
-weights, and the BERT tokenizer's files. Nothing is downloaded.
+`Salesforce/blip-itm-base-coco` and its siblings), or, for open-ended QA,
+`BlipForQuestionAnswering`'s (`Salesforce/blip-vqa-base`): config.json with `model_type: blip`,
+the weights, and the BERT tokenizer's files. Nothing is downloaded.
 
 - The image tower (`vision_model.*`) is mapped onto our `VisionTransformer`, which then gains
   divided space-time attention and temporal embeddings for any clip length. BLIP's ViT is the
@@ -11,7 +12,8 @@ weights, and the BERT tokenizer's files. Nothing is downloaded.
 - The text tower (`text_encoder.*`, BERT with a cross-attention in every layer) stays
   `transformers.BlipTextModel`: it needs no change for video (its cross-attention reads any number
   of visual tokens), so it is used as it is.
-- `vision_proj`, `text_proj` (ITC) and `itm_head` (ITM) are plain linear layers.
+- `vision_proj`, `text_proj` (ITC) and `itm_head` (ITM) are plain linear layers; the QA model's
+  answer decoder (`text_decoder.*`) stays `transformers.BlipTextLMHeadModel`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import json
 from pathlib import Path
 
 import torch
-from transformers import BertTokenizer, BlipForImageTextRetrieval
+from transformers import BertTokenizer, BlipForImageTextRetrieval, PreTrainedModel
 
 from sparsevl.models.pretrained import checkpoint_path, load_hf_vision_model
 from sparsevl.models.vit import CLIP_MEAN, CLIP_STD, ViTArch
@@ -29,7 +31,7 @@ from sparsevl.problems import BadInputError, MissingInputError
 
 State = dict[str, torch.Tensor]
 
-# BLIP's own tokenizer puts this token first for the image-grounded text encoder (ITM); see `read_blip_folder`
+# BLIP's own tokenizer puts this token first for the image-grounded text encoder (ITM, the VQA question); see `_enc_token_id`
 ENC_TOKEN = "[ENC]"
 
 # per vision layer: BLIP's name -> ours
@@ -42,15 +44,20 @@ class BlipCheckpoint:
     vit_arch: ViTArch
     vit_state: State  # our VisionTransformer's names
     text_config: dict  # a BlipTextConfig
-    state: State  # the rest, BlipForImageTextRetrieval's names: text_encoder.*, vision_proj.*, text_proj.*, itm_head.*
-    embed_dim: int  # of the ITC space
+    # the rest, in the folder's names: text_encoder.*, and vision_proj.*, text_proj.*, itm_head.*
+    # (retrieval) or text_decoder.* (QA)
+    state: State
+    embed_dim: int  # of the ITC space (retrieval)
     itm_token_id: int | None  # the [ENC] token's id, if the folder's tokenizer has one
     logit_scale: float  # the config's initial log similarity scale (the retrieval model has no learned one)
 
 
-def read_blip_folder(folder: str | Path | None) -> BlipCheckpoint:
+def read_blip_folder(folder: str | Path | None,
+                     model_class: type[PreTrainedModel] = BlipForImageTextRetrieval) -> BlipCheckpoint:
+    """The folder read as `model_class` (BlipForImageTextRetrieval or BlipForQuestionAnswering)."""
     path = checkpoint_path("blip_vit", folder)
-    model = load_hf_vision_model(BlipForImageTextRetrieval, "blip_vit", path, ("blip",))
+    _check_blip_kind(path, model_class)
+    model = load_hf_vision_model(model_class, "blip_vit", path, ("blip",))
     vision = model.config.vision_config
     if vision.hidden_act != "gelu":
         raise BadInputError(f"{path}: BLIP vision activation {vision.hidden_act!r} is not supported (gelu)")
@@ -66,6 +73,23 @@ def read_blip_folder(folder: str | Path | None) -> BlipCheckpoint:
         state=rest, embed_dim=model.config.image_text_hidden_size, itm_token_id=_enc_token_id(path),
         logit_scale=float(model.config.logit_scale_init_value),
     )
+
+
+_BLIP_USES = {"BlipForImageTextRetrieval": "retrieval and multiple_choice",
+              "BlipForQuestionAnswering": "video_qa"}
+
+
+def _check_blip_kind(folder: Path, model_class: type[PreTrainedModel]) -> None:
+    """A BLIP folder of another kind than the task needs is said as such (rather than as the
+    other model's missing weights); a config.json without `architectures` is tried as it is."""
+    try:
+        saved = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("architectures") or []
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError):
+        return  # load_hf_vision_model says what is wrong with it
+    kinds = [name for name in saved if name in _BLIP_USES]
+    if kinds and model_class.__name__ not in kinds:
+        raise BadInputError(f"{folder} holds a {kinds[0]} (for {_BLIP_USES[kinds[0]]}); this task needs a "
+                            f"{model_class.__name__} folder (for {_BLIP_USES[model_class.__name__]})")
 
 
 def from_hf_blip_vision(state: State) -> State:

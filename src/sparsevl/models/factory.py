@@ -14,15 +14,15 @@ import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Literal
-
-from typing import Any
+from typing import Any, Literal, Sequence
 
 import torch
 from torch import nn
 from transformers import (
     BertConfig,
     BertModel,
+    BlipForImageTextRetrieval,
+    BlipForQuestionAnswering,
     BlipTextConfig,
     CLIPTextConfig,
     CLIPVisionConfig,
@@ -32,7 +32,8 @@ from transformers import (
 )
 
 from sparsevl.models.blip import BlipMatchingModel
-from sparsevl.models.blip_weights import read_blip_folder
+from sparsevl.models.blip_qa import BlipQAModel
+from sparsevl.models.blip_weights import BlipCheckpoint, read_blip_folder
 from sparsevl.models.bt_adapter import BTAdapterBranch
 from sparsevl.models.clip_text import ClipTextTower
 from sparsevl.models.clip_weights import read_clip_checkpoint
@@ -110,8 +111,9 @@ ARCHITECTURES = {
     "video_classifier": ("vit", "clip_vit", "timesformer"),
     # CLIP as a video-text dual encoder (CLIP4Clip's meanP): both towers from one CLIP folder
     "dual_encoder": ("clip_vit",),
-    # BLIP (ViT + BERT with cross-attention, ITC and ITM heads) from a Hugging Face BLIP retrieval
-    # folder, its ViT inflated to clips (attention_type)
+    # BLIP (ViT + BERT with cross-attention, ITC and ITM heads; for video_qa, the answer decoder)
+    # from a Hugging Face BLIP retrieval (or question answering) folder, its ViT inflated to clips
+    # (attention_type)
     "blip": ("blip_vit",),
 }
 
@@ -123,7 +125,7 @@ class ModelConfig:
     # docs/backbones.md: each backbone, its checkpoint layout, normalisation and grid stride.
     # `vit`: a randomly initialised ViT of CLIP's architecture (hidden_size, num_layers, num_heads,
     # intermediate_size, patch_size); `timesformer`: a Hugging Face TimeSformer folder; `blip_vit`:
-    # a whole Hugging Face BLIP retrieval folder (architecture blip).
+    # a whole Hugging Face BLIP folder (architecture blip): retrieval, or question answering for video_qa.
     # `clipbert_grid_r50`: ClipBERT's own (detectron2's ResNet-50 with frozen BatchNorm, then its
     # conv to 768 channels and 2x2 max-pool; stride 64), for ClipBERT's weights (docs/pretraining.md)
     backbone: Literal["tiny_cnn", "efficientnet_lite0", "resnet50", "clipbert_grid_r50", "clip_vit", "vit",
@@ -158,6 +160,9 @@ class ModelConfig:
     # of the question tokens' final states.
     pool: Literal["cls", "pooler", "text_mean"] = "cls"
     embed_dim: int = 128  # the dual encoder's joint embedding (retrieval)
+    # BLIP's open-ended QA (video_qa): the answers whose first token the decoder finds most likely
+    # are re-scored by their whole likelihood (BLIP's rank_answer, k_test 128); 0: every answer
+    qa_rank_k: int = 128
     # keep the backbone's BatchNorm statistics fixed (ClipBERT's frozen BN): batch-independent
     # features, so training on N processes equals training on one with the same global batch
     frozen_bn: bool = False
@@ -186,6 +191,8 @@ class ModelConfig:
     def validate(self) -> None:
         if self.frozen_backbone_blocks and self.backbone != "efficientnet_lite0":
             raise ValueError("frozen_backbone_blocks is an efficientnet_lite0 option")
+        if self.qa_rank_k < 0:
+            raise ValueError(f"qa_rank_k must be at least 0 (0: every answer), got {self.qa_rank_k}")
         if self.num_frm < 1:
             raise ValueError(f"num_frm must be at least 1, got {self.num_frm}")
         if self.backbone not in ARCHITECTURES[self.architecture]:
@@ -216,6 +223,7 @@ class ModelConfig:
             "frozen_bn": self.backbone in ("tiny_cnn", "efficientnet_lite0", "resnet50"),
             **{name: cross_encoder for name in ("fusion", "text_model_dir", "pool", "embed_dim")},
             "max_text_len": cross_encoder or dual or blip,
+            "qa_rank_k": blip,
             "bt_adapter": dual,
             **{name: sized for name in ("hidden_size", "num_layers", "num_heads", "intermediate_size")},
             "patch_size": self.backbone == "vit",
@@ -332,10 +340,15 @@ def build_towers(cfg: ModelConfig, vocab_size: int, arch: Arch | None) -> tuple[
     return visual, CrossEncoder(bert, visual.fusion.out_channels), {**visual_arch, **text_arch}
 
 
-def build_video_qa_model(cfg: ModelConfig, num_labels: int, vocab_size: int, arch: Arch | None = None) -> nn.Module:
+def build_video_qa_model(cfg: ModelConfig, num_labels: int, vocab_size: int, arch: Arch | None = None,
+                         answer_token_ids: Sequence[Sequence[int]] | None = None) -> nn.Module:
+    """A model scoring the `num_labels` answers of the list. `answer_token_ids`: those answers
+    tokenized (no special tokens), in label order, for a model that reads them (BLIP's decoder
+    ranks them); a classifier ignores them."""
     if cfg.architecture == "blip":
-        raise ConfigError("the blip architecture scores text against video (tasks retrieval and multiple_choice); "
-                          "open-ended QA with it is not built", "model.architecture")
+        if answer_token_ids is None or len(answer_token_ids) != num_labels:
+            raise ValueError(f"BLIP's QA ranks the answer list: give the token ids of all {num_labels} answers")
+        return build_blip_qa(cfg, answer_token_ids, arch)
     visual, cross, arch = build_towers(cfg, vocab_size, arch)
     model = VideoQAModel(visual, cross, num_labels, cfg.pool)
     model.arch = arch
@@ -438,15 +451,39 @@ def build_dual_encoder(cfg: ModelConfig, arch: Arch | None = None) -> nn.Module:
 
 
 def build_blip(cfg: ModelConfig, arch: Arch | None = None) -> nn.Module:
-    """BLIP's towers and heads from the Hugging Face BLIP folder in `cfg.backbone_dir`, its ViT
-    inflated to clips by `cfg.attention_type`; with `arch` (a checkpoint's), the same built empty."""
-    if arch is not None:
-        vit_arch, text_config, parts = ViTArch.from_dict(arch["vit"]), BlipTextConfig.from_dict(arch["blip_text"]), None
+    """BLIP's towers and heads from the Hugging Face BLIP retrieval folder in `cfg.backbone_dir`,
+    its ViT inflated to clips by `cfg.attention_type`; with `arch` (a checkpoint's), the same built empty."""
+    parts = None if arch is not None else read_blip_folder(cfg.backbone_dir, BlipForImageTextRetrieval)
+    vit, text_config, arch_out = _blip_towers(cfg, arch, parts)
+    if parts is None:
         embed_dim, itm_token_id, logit_scale = arch["embed_dim"], arch["itm_token_id"], 0.0
     else:
-        parts = read_blip_folder(cfg.backbone_dir)
-        vit_arch, text_config = parts.vit_arch, BlipTextConfig.from_dict(parts.text_config)
         embed_dim, itm_token_id, logit_scale = parts.embed_dim, parts.itm_token_id, parts.logit_scale
+    model = BlipMatchingModel(vit, text_config, embed_dim, itm_token_id, logit_scale)
+    _load_blip_weights(model, vit, parts, cfg.backbone_dir, also_missing={"logit_scale"})
+    model.arch = {**arch_out, "embed_dim": embed_dim, "itm_token_id": itm_token_id}
+    return model
+
+
+def build_blip_qa(cfg: ModelConfig, answer_token_ids: Sequence[Sequence[int]], arch: Arch | None = None) -> nn.Module:
+    """BLIP's VQA model (question encoder and answer decoder) from the Hugging Face BLIP question
+    answering folder in `cfg.backbone_dir`, ranking the answers `answer_token_ids`; with `arch`
+    (a checkpoint's), the same built empty."""
+    parts = None if arch is not None else read_blip_folder(cfg.backbone_dir, BlipForQuestionAnswering)
+    vit, text_config, arch_out = _blip_towers(cfg, arch, parts)
+    enc_token_id = arch["enc_token_id"] if parts is None else parts.itm_token_id
+    model = BlipQAModel(vit, text_config, answer_token_ids, enc_token_id, cfg.qa_rank_k)
+    _load_blip_weights(model, vit, parts, cfg.backbone_dir, also_missing=set())
+    model.arch = {**arch_out, "enc_token_id": enc_token_id}
+    return model
+
+
+def _blip_towers(cfg: ModelConfig, arch: Arch | None, parts: BlipCheckpoint | None) -> tuple[VisionTransformer, BlipTextConfig, Arch]:
+    """BLIP's ViT (inflated to clips) and text config, from a checkpoint's `arch` or the folder's `parts`."""
+    if parts is None:
+        vit_arch, text_config = ViTArch.from_dict(arch["vit"]), BlipTextConfig.from_dict(arch["blip_text"])
+    else:
+        vit_arch, text_config = parts.vit_arch, BlipTextConfig.from_dict(parts.text_config)
     if cfg.max_text_len > text_config.max_position_embeddings:
         raise ConfigError(f"{cfg.max_text_len} tokens do not fit BLIP's text encoder "
                           f"({text_config.max_position_embeddings} positions)", "model.max_text_len")
@@ -455,23 +492,27 @@ def build_blip(cfg: ModelConfig, arch: Arch | None = None) -> nn.Module:
     time_length = arch.get("time_frames", cfg.num_frm) if arch is not None else cfg.num_frm
     vit = VisionTransformer(vit_arch, attention_type=cfg.attention_type, num_frames=time_length,
                             grad_checkpointing=cfg.grad_checkpointing)
-    model = BlipMatchingModel(vit, text_config, embed_dim, itm_token_id, logit_scale)
-    if parts is not None:
-        load_image_weights(vit, parts.vit_state, str(cfg.backbone_dir))  # temporal parts: from the spatial ones
-        missing, unexpected = model.load_state_dict(parts.state, strict=False)
-        left = [k for k in missing if not k.startswith("visual.") and k != "logit_scale"]  # those come from elsewhere
-        if left or unexpected:
-            raise BadInputError(f"{cfg.backbone_dir} does not fit BLIP's text tower and heads: "
-                                f"missing {left[:5]}, unexpected {unexpected[:5]}")
-    model.arch = {"vit": vit_arch.to_dict(), "blip_text": text_config.to_dict(), "embed_dim": embed_dim,
-                  "itm_token_id": itm_token_id, "time_frames": time_length}
-    return model
+    return vit, text_config, {"vit": vit_arch.to_dict(), "blip_text": text_config.to_dict(), "time_frames": time_length}
+
+
+def _load_blip_weights(model: nn.Module, vit: VisionTransformer, parts: BlipCheckpoint | None, folder: str | None,
+                       also_missing: set[str]) -> None:
+    """The folder's weights (none for a checkpoint's architecture, whose weights come later)."""
+    if parts is None:
+        return
+    load_image_weights(vit, parts.vit_state, str(folder))  # temporal parts: from the spatial ones
+    missing, unexpected = model.load_state_dict(parts.state, strict=False)
+    left = [k for k in missing if not k.startswith("visual.") and k not in also_missing]  # those come from elsewhere
+    if left or unexpected:
+        raise BadInputError(f"{folder} does not fit BLIP's text towers and heads: "
+                            f"missing {left[:5]}, unexpected {unexpected[:5]}")
 
 
 def pretrained_model_section(folder: str | Path) -> dict[str, str]:
     """The model config that reads the whole pretrained model in `folder` (zero-shot evaluation
     with `--init-from FOLDER`): a Hugging Face CLIP folder, or OpenAI's CLIP file, is the CLIP
-    dual encoder; a Hugging Face BLIP retrieval folder is BLIP."""
+    dual encoder; a Hugging Face BLIP folder is BLIP (a retrieval folder for retrieval and
+    multiple choice, a question answering folder for video_qa)."""
     folder = Path(folder)
     clip = {"architecture": "dual_encoder", "backbone": "clip_vit", "text_tower": "clip", "backbone_dir": str(folder)}
     if folder.is_file():  # OpenAI's ViT-B-16.pt: read_clip_checkpoint says so if it is not a whole CLIP
@@ -480,14 +521,14 @@ def pretrained_model_section(folder: str | Path) -> dict[str, str]:
     if not config_file.is_file():
         raise MissingInputError(f"--init-from {folder}: no config.json there; give a Hugging Face CLIP folder "
                                 "(config.json, the weights, vocab.json and merges.txt), OpenAI's CLIP file, or a "
-                                "Hugging Face BLIP retrieval folder")
+                                "Hugging Face BLIP folder (retrieval or question answering)")
     try:
         model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as e:
         raise BadInputError(f"{config_file} is not a JSON object: {e}") from None
-    if model_type == "blip":  # a BLIP retrieval folder: BLIP with its ITC and ITM heads
+    if model_type == "blip":  # BLIP with its ITC and ITM heads, or its answer decoder
         return {"architecture": "blip", "backbone": "blip_vit", "backbone_dir": str(folder)}
     if model_type != "clip":
         raise BadInputError(f"--init-from {folder} holds a {model_type!r} model: zero-shot evaluation reads a whole "
-                            "CLIP (model_type 'clip', both towers) or BLIP (model_type 'blip', a retrieval model)")
+                            "CLIP (model_type 'clip', both towers) or BLIP (model_type 'blip')")
     return clip

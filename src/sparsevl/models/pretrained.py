@@ -43,7 +43,8 @@ CHECKPOINT_LAYOUTS = {
     ),
     "blip_vit": (
         "a Hugging Face BLIP retrieval folder (e.g. Salesforce/blip-itm-base-coco, as "
-        "BlipForImageTextRetrieval.save_pretrained writes it): config.json, model.safetensors or "
+        "BlipForImageTextRetrieval.save_pretrained writes it), or for video_qa a question answering one "
+        "(Salesforce/blip-vqa-base, BlipForQuestionAnswering's): config.json, model.safetensors or "
         "pytorch_model.bin, and the tokenizer's files (vocab.txt or tokenizer.json)"
     ),
 }

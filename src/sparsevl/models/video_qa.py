@@ -41,9 +41,11 @@ class VideoQAModel(nn.Module):
         attention_mask: torch.Tensor,
         video_index: torch.Tensor,
         score_agg_func: str = "mean",
+        labels: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """frames (B, n_clips, T, H, W, 3) uint8 for B videos; questions (Q, Lt) with
-        video_index (Q,) saying which video each question is about.
+        video_index (Q,) saying which video each question is about. `labels` (the gold answers,
+        which a model scoring only some answers must score) are not needed: all are scored.
 
         The visual pass runs once per clip of a video, however many questions the video has.
         Returns (aggregated logits (Q, labels), clip logits (Q, n_clips, labels)).

@@ -42,18 +42,29 @@ class VideoQATask:
         return VideoQADataset(self.data.records(split), self.data.clip_reader(train), self.ans2label, self.problems)
 
     def build_model(self) -> torch.nn.Module:
-        model = build_video_qa_model(self.cfg.model, len(self.ans2label), len(self.collator.tokenizer), self.data.arch)
+        model = build_video_qa_model(self.cfg.model, len(self.ans2label), len(self.collator.tokenizer), self.data.arch,
+                                     answer_token_ids=self.answer_token_ids())
         return self.data.keep_arch(model)
 
-    def logits(self, model: torch.nn.Module, batch: dict) -> torch.Tensor:
-        """(questions, answers), the clips' logits combined by `score_agg_func`."""
+    def answer_token_ids(self) -> list[list[int]]:
+        """The answer list tokenized (no special tokens), in label order: for a model that scores
+        answers by their words (BLIP's decoder); a classifier ignores it."""
+        answers = [self.label2ans[label] for label in range(len(self.label2ans))]
+        return self.collator.tokenizer(answers, add_special_tokens=False)["input_ids"]
+
+    def logits(self, model: torch.nn.Module, batch: dict, with_labels: bool = False) -> torch.Tensor:
+        """(questions, answers), the clips' logits combined by `score_agg_func`. `with_labels`
+        (training): the gold answers go to the model too, which must score them (a model that
+        scores only some answers, BLIP's ranking); a classifier scores all anyway."""
+        labels = {"labels": batch["labels"]} if with_labels else {}
         logits, _ = model(
-            batch["frames"], batch["input_ids"], batch["attention_mask"], batch["video_index"], self.cfg.score_agg_func
+            batch["frames"], batch["input_ids"], batch["attention_mask"], batch["video_index"], self.cfg.score_agg_func,
+            **labels,
         )
         return logits
 
     def loss(self, model: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor]:
-        logits = self.logits(model, batch)
+        logits = self.logits(model, batch, with_labels=True)
         labels = batch["labels"]
         if (labels == IGNORE_LABEL).all():  # no answer of this batch is in the vocabulary
             return {"loss": logits.sum() * 0.0}
