@@ -74,7 +74,7 @@ class Start:
 
 
 def run(out: Path, options: DemoOptions) -> int:
-    stages = st.Stages(17)
+    stages = st.Stages(16)
     st.demo_data(out / "data", options.num_videos or DEMO_VIDEOS, options.seed, stages)
     st.frames(out / "data" / "videos", out / "vis_db", stages)
     stills(out, stages)
