@@ -1,5 +1,5 @@
 """`sparsevl demo --task pretrain` end to end on a handful of videos and steps: every stage runs,
-the stills say what one frame shows, the shared vocabulary covers the questions but no answer,
+the stills say what one frame shows, the pre-training vocabulary covers the questions but no answer,
 every colour, shape and direction word of the held-out captions is scored, and both fine-tunes
 take the same steps, one of them from the pre-training checkpoint."""
 
@@ -39,7 +39,7 @@ def test_pretrain_demo_runs_every_stage(tmp_path, capsys, one_torch_thread):
         first_colours = {m[1] for s in train_captions[still["video_id"]]["sentences"] if (m := re.match(r"A (\w+) ", s))}
         assert first_colours <= words
 
-    # the BERT both starts share knows every word of the training questions, and no answer-only word
+    # the BERT pre-training starts from knows every word of the training questions, and no answer-only word
     vocab = set((out / "text_model" / "vocab.txt").read_text().split())
     questions = json.loads((out / "data" / "annotations_10pct" / "train_q.json").read_text())
     assert {w for q in questions for w in q["question"].split()} <= vocab

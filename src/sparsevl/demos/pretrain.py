@@ -18,7 +18,7 @@ pre-training checkpoint and from the ImageNet start (the QA demo's own config). 
     DIR/txt_db_ret/            the videos' captions; val_2 holds the test videos (held out)
     DIR/txt_db_stills/         the stills' captions
     DIR/data/annotations_10pct/, DIR/txt_db_qa_10pct/   questions of every 10th training video, all val and test questions
-    DIR/text_model/            the BERT both starts share: random weights, the vocabulary of the training captions and questions
+    DIR/text_model/            the BERT pre-training starts from: random weights, a vocabulary of the training captions and questions
     DIR/runs/pretrain/         pre-training; results/ holds the masked-word and zero-shot files
     DIR/runs/qa_pretrained/, DIR/runs/qa_imagenet/   the two fine-tunes, results/ for the test split
     DIR/results.md, DIR/results.json                 the table
@@ -73,6 +73,9 @@ class Start:
     overrides: tuple[str, ...]
 
 
+IMAGENET_START = Start("qa_imagenet", "ImageNet EfficientNet + random BERT", ())  # the QA demo's config as it is
+
+
 def run(out: Path, options: DemoOptions) -> int:
     stages = st.Stages(16)
     st.demo_data(out / "data", options.num_videos or DEMO_VIDEOS, options.seed, stages)
@@ -82,17 +85,13 @@ def run(out: Path, options: DemoOptions) -> int:
     st.annotations("txt_db_tools.coco_captions", out / "stills" / "annotations", out / "txt_db_stills", stages)
     qa_slice(out / "data" / "annotations", out / "data" / "annotations_10pct", stages)
     st.annotations("txt_db_tools.activitynet_qa", out / "data" / "annotations_10pct", out / "txt_db_qa_10pct", stages)
-    qa_cfg = st.run_config(QA_CONFIG, ["--txt_db", "-", "--vis_db", "-", "--output_dir", "-", *options.overrides])
-    text_model(out, qa_cfg, stages)
+    text_model(out, fine_tune_config(out, IMAGENET_START, options), stages)
     checkpoint = st.training(pretrain_config(out, options), stages)
     words = masked_words(checkpoint, HELD_OUT_CAPTIONS, stages)
     zero_shot = zero_shot_retrieval(checkpoint, HELD_OUT_CAPTIONS, stages)
-    starts = (
-        Start("qa_pretrained", "pre-trained (MLM + ITM + ITC)", ("--init_checkpoint", str(checkpoint))),
-        Start("qa_imagenet", "ImageNet EfficientNet + random BERT", ()),
-    )
+    pretrained_start = Start("qa_pretrained", "pre-trained (MLM + ITM + ITC)", ("--init_checkpoint", str(checkpoint)))
     qa = {}
-    for start in starts:
+    for start in (pretrained_start, IMAGENET_START):
         cfg = fine_tune_config(out, start, options)
         qa[start.title] = st.evaluation(st.training(cfg, stages), HELD_OUT_QA, stages).metrics
     stages.next(f"results -> {out / 'results.md'}")
@@ -159,7 +158,7 @@ def qa_slice(source: Path, target: Path, stages: st.Stages) -> None:
 
 
 def text_model(out: Path, qa_cfg: RunConfig, stages: st.Stages) -> Path:
-    """A BERT folder both starts share: random weights of the QA config's sizes, and a word
+    """The BERT folder pre-training starts from: random weights of the QA config's sizes, and a word
     vocabulary of every training text (captions, still captions, question texts; no answers), so
     that no question word is [UNK] after pre-training on captions alone."""
     folder = out / "text_model"
