@@ -1,0 +1,206 @@
+"""Zero-shot retrieval with a frozen CLIP, and BT-Adapter's temporal branch:
+`sparsevl demo --task zero_shot --out DIR`.
+
+No CLIP can be downloaded here, so the demo makes a small one: a CLIP-style dual encoder
+(transformers' CLIPModel, randomly initialised) trained on still frames with captions of what one
+frame shows ("a red circle"), then frozen. The held-out videos are the action videos of
+`action_videos` (a shape moves in one of four directions and turns from one colour to the other),
+captioned by their motion and order ("a shape moves left and turns from red to blue"): no single
+frame, nor the mean of the frames, tells "left, red to blue" from "right, blue to red". Two models
+are compared on them and on held-out still frames with the static captions:
+
+    frame-mean        the frozen CLIP, frame embeddings averaged; zero-shot (`evaluate --init-from`)
+    frame-mean + BT   the same frozen CLIP with a BT-Adapter branch trained on the training
+                      videos' motion captions (only the branch trains)
+
+R@1 is video -> text among the captions of the kind (the 8 motion captions, the 15 static ones):
+the share of held-out videos whose own caption scores best. Both training runs are multiple
+choice over those caption sets: a softmax over every caption of the kind, the contrastive loss
+without the batch's repeated captions as false negatives.
+
+    DIR/stills/, DIR/actions/, DIR/vis_db_stills/, DIR/vis_db/, DIR/txt_db_stills/, DIR/txt_db/
+                                 shared with `sparsevl demo --task classification`
+    DIR/txt_db_static/, DIR/txt_db_motion/   the caption sets, as multiple-choice records
+    DIR/clip_random/             the untrained CLIP (a Hugging Face CLIP folder)
+    DIR/runs/pretrain/           its training on still frames
+    DIR/pretrained/clip/         the trained CLIP, as a Hugging Face CLIP folder
+    DIR/runs/{frame_mean,bt_adapter}/results_{motion,static}/   the evaluations
+    DIR/results.md               the comparison table
+
+`--config FILE` replaces the runs' base config (`demo_zero_shot.json`); other `--key value` pairs
+override every training run, pre-training included.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import CLIPConfig, CLIPModel
+
+from sparsevl.configs import config_file
+from sparsevl.data.action_videos import ActionSpec, action_classes, still_classes
+from sparsevl.data.clip_tokenizer import BOS, EOS, build_clip_vocab, write_clip_tokenizer
+from sparsevl.demos import DemoOptions
+from sparsevl.demos import action
+from sparsevl.demos import stages as st
+from sparsevl.models.clip_weights import write_clip_folder
+from sparsevl.problems import UserError
+from sparsevl.runner.checkpoint import restore
+from sparsevl.runner.evaluate import evaluate, evaluate_pretrained
+from sparsevl.tables import format_table
+from sparsevl.tasks.config import RunConfig
+from sparsevl.txt_db import load_split, read_json, write_jsonl
+
+CONFIG = "demo_zero_shot.json"
+PRETRAIN = ("--model.num_frm", "1", "--num_epochs", "6", "--train_batch_size", "64", "--lr", "1e-3",
+            "--backbone_lr", "1e-3")
+BT = ("--model.bt_adapter.depth", "2")
+MOTION_SPLIT, STATIC_SPLIT = "test", "val"  # held out: the action videos' test split, the stills' val split
+# the small CLIP: a ViT as the classification demo's, a 2-layer text transformer
+VISION = {"hidden_size": 128, "intermediate_size": 512, "num_hidden_layers": 4, "num_attention_heads": 2,
+          "image_size": ActionSpec.size, "patch_size": 8}
+TEXT = {"hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 2,
+        "max_position_embeddings": 32}
+
+
+def static_caption(name: str) -> str:
+    colour, shape = name.split("_")  # red_circle
+    return f"a {colour} {shape}"
+
+
+def motion_caption(name: str) -> str:
+    direction, first, _, second = name.split("_")  # left_red_to_blue
+    return f"a shape moves {direction} and turns from {first} to {second}"
+
+
+def run(out: Path, options: DemoOptions) -> int:
+    stages = st.Stages(14)
+    n_videos = options.num_videos or action.ACTION_VIDEOS
+    n_stills = action.STILL_IMAGES if options.num_videos is None else max(30, options.num_videos)
+    action.videos(out, n_videos, n_stills, options.seed, stages)
+    action.frames(out, stages)
+    action.annotations(out, stages)
+    caption_sets(out, stages)
+    random_clip = untrained_clip(out / "clip_random", options.seed, stages)
+    pretrained = pretrain(out, random_clip, options, stages)
+    rows = []
+    for name, title, trains in (("frame_mean", "frozen CLIP, frame-mean", "nothing (zero-shot)"),
+                                ("bt_adapter", "frozen CLIP, frame-mean + BT branch", "the branch")):
+        run_dir = out / "runs" / name
+        if name == "frame_mean":
+            counts = parameter_counts(out / "runs" / "pretrain")
+            motion = zero_shot(pretrained, out, run_dir, "motion", options, stages)
+            static = zero_shot(pretrained, out, run_dir, "static", options, stages)
+            counts = (0, counts[1])
+        else:
+            checkpoint = st.training(run_config(out, run_dir, pretrained, options, BT), stages)
+            counts = parameter_counts(run_dir)
+            motion = evaluated(checkpoint, out, run_dir, "motion", stages)
+            static = evaluated(checkpoint, out, run_dir, "static", stages)
+        rows.append((title, trains, f"{counts[0]:,}", f"{counts[1]:,}", f"{motion:.1f}", f"{static:.1f}"))
+    stages.next(f"comparison -> {out / 'results.md'}")
+    table = format_table(("Model", "Trained on motion captions", "Trainable params", "Total params",
+                          f"Motion R@1 ({len(action_classes())} captions)",
+                          f"Static R@1 ({len(still_classes())} captions)"), rows)
+    print(table)
+    (out / "results.md").write_text(f"Held-out: `{MOTION_SPLIT}` of {out / 'txt_db_motion'} (motion captions), "
+                                    f"`{STATIC_SPLIT}` of {out / 'txt_db_static'} (static captions)\n\n{table}\n")
+    stages.finish()
+    return 0
+
+
+def caption_sets(out: Path, stages: st.Stages) -> None:
+    """Every video as a multiple-choice question whose options are all the captions of its kind."""
+    stages.next(f"captions -> {out / 'txt_db_static'}, {out / 'txt_db_motion'}")
+    for source, target, caption in ((out / "txt_db_stills", out / "txt_db_static", static_caption),
+                                    (out / "txt_db", out / "txt_db_motion", motion_caption)):
+        names = read_json(source / "label2name.json")
+        options = [caption(names[str(label)]) for label in range(len(names))]
+        for split in ("train", "val", "test"):
+            if not (source / f"{split}.jsonl").is_file():
+                continue
+            records = [{"qid": r["video_id"], "video_id": r["video_id"], "options": options, "answer": r["label"]}
+                       for r in load_split(source, split)]
+            write_jsonl(target / f"{split}.jsonl", records)
+
+
+def untrained_clip(folder: Path, seed: int, stages: st.Stages) -> Path:
+    """A randomly initialised small CLIP whose vocabulary makes every caption word one token."""
+    if (folder / "merges.txt").is_file():  # written last
+        stages.next(f"untrained CLIP: reusing {folder}")
+        return folder
+    stages.next(f"untrained CLIP -> {folder}")
+    captions = [static_caption(n) for n in still_classes()] + [motion_caption(n) for n in action_classes()]
+    vocab, merges = build_clip_vocab(captions)
+    text = {**TEXT, "vocab_size": len(vocab), "bos_token_id": vocab[BOS], "eos_token_id": vocab[EOS],
+            "pad_token_id": vocab[EOS]}
+    torch.manual_seed(seed)
+    model = CLIPModel(CLIPConfig(text_config=text, vision_config=VISION, projection_dim=64))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    model.save_pretrained(staging)
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+    write_clip_tokenizer(vocab, merges, folder)
+    return folder
+
+
+def run_config(out: Path, run_dir: Path, clip: Path, options: DemoOptions, extra: tuple[str, ...]) -> RunConfig:
+    config = options.config or CONFIG
+    cfg = st.run_config(config, [
+        "--txt_db", str(out / "txt_db_motion"), "--vis_db", str(out / "vis_db"), "--output_dir", str(run_dir),
+        "--model.backbone_dir", str(clip), *extra, *options.overrides,
+    ])
+    if cfg.task != "multiple_choice" or cfg.model.architecture != "dual_encoder":
+        raise UserError(f"{config} must train a dual_encoder on multiple_choice (the caption sets)")
+    return cfg
+
+
+def pretrain(out: Path, random_clip: Path, options: DemoOptions, stages: st.Stages) -> Path:
+    """The CLIP trained on still frames and their static captions, written as a CLIP folder."""
+    run_dir = out / "runs" / "pretrain"
+    cfg = run_config(out, run_dir, random_clip, options,
+                     ("--txt_db", str(out / "txt_db_static"), "--vis_db", str(out / "vis_db_stills"), *PRETRAIN))
+    checkpoint = st.training(cfg, stages)
+    target = out / "pretrained" / "clip"
+    write_clip_folder(restore(checkpoint).model, target)
+    for name in ("vocab.json", "merges.txt"):
+        shutil.copyfile(random_clip / name, target / name)
+    print(f"pre-trained CLIP -> {target}")
+    return target
+
+
+def held_out(out: Path, kind: str) -> tuple[str, list[str]]:
+    """The split and the data overrides of the motion or the static captions."""
+    if kind == "motion":
+        return MOTION_SPLIT, ["--txt_db", str(out / "txt_db_motion"), "--vis_db", str(out / "vis_db")]
+    return STATIC_SPLIT, ["--txt_db", str(out / "txt_db_static"), "--vis_db", str(out / "vis_db_stills"),
+                          "--model.num_frm", "1"]
+
+
+def zero_shot(clip: Path, out: Path, run_dir: Path, kind: str, options: DemoOptions, stages: st.Stages) -> float:
+    split, data = held_out(out, kind)
+    stages.next(f"zero-shot evaluation of {clip} on the {kind} captions ({split})")
+    result, _ = evaluate_pretrained(clip, split, run_dir / f"results_{kind}", [*options.overrides, *data],
+                                    config_file(options.config or CONFIG))
+    print(result.table)
+    return result.metrics["accuracy"]
+
+
+def evaluated(checkpoint: Path, out: Path, run_dir: Path, kind: str, stages: st.Stages) -> float:
+    split, data = held_out(out, kind)
+    stages.next(f"evaluating {checkpoint.name} on the {kind} captions ({split})")
+    result, _ = evaluate(checkpoint, split, data, out_dir=run_dir / f"results_{kind}")
+    print(result.table)
+    return result.metrics["accuracy"]
+
+
+def parameter_counts(run_dir: Path) -> tuple[int, int]:
+    """(trainable, total) parameters, as the run logged them."""
+    logged = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    counts = next(r for r in reversed(logged) if "model/parameters" in r)
+    return counts["model/trainable_parameters"], counts["model/parameters"]
