@@ -38,11 +38,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 from transformers import CLIPConfig, CLIPModel
 
 from sparsevl.configs import config_file
 from sparsevl.data.action_videos import ActionSpec, action_classes, still_classes
+from sparsevl.data.demo_data import BACKGROUND
 from sparsevl.data.clip_tokenizer import BOS, EOS, build_clip_vocab, write_clip_tokenizer
 from sparsevl.demos import DemoOptions
 from sparsevl.demos import action
@@ -67,14 +70,47 @@ TEXT = {"hidden_size": 64, "intermediate_size": 256, "num_hidden_layers": 2, "nu
         "max_position_embeddings": 32}
 
 
-def static_caption(name: str) -> str:
+# where a still shape is, by the axis along which it is furthest from the centre
+POSITIONS = {"left": "on the left", "right": "on the right", "up": "at the top", "down": "at the bottom"}
+OPPOSITE = {"left": "right", "right": "left", "up": "down", "down": "up"}
+
+
+def static_caption(name: str, position: str) -> str:
     colour, shape = name.split("_")  # red_circle
-    return f"a {colour} {shape}"
+    return f"a {colour} {shape} {POSITIONS[position]}"
+
+
+def static_captions() -> list[str]:
+    """Every still's possible caption; its index is label * len(POSITIONS) + position index."""
+    return [static_caption(name, position) for name in still_classes() for position in POSITIONS]
 
 
 def motion_caption(name: str) -> str:
+    """The video as two of the stills' captions in time order: a shape moving left starts on the
+    right. Written in the words the still frames taught the text tower, so that the eight captions
+    are already apart in its embedding before any video is seen."""
     direction, first, _, second = name.split("_")  # left_red_to_blue
-    return f"a shape moves {direction} and turns from {first} to {second}"
+    return f"a {first} shape {POSITIONS[OPPOSITE[direction]]} then a {second} shape {POSITIONS[direction]}"
+
+
+def still_position(video: Path) -> str:
+    """Where the one shape of a still video is: the side of the frame (of POSITIONS) its centroid
+    is furthest towards, read from the video's first frame."""
+    capture = cv2.VideoCapture(str(video))
+    try:
+        ok, frame = capture.read()
+    finally:
+        capture.release()
+    if not ok:
+        raise UserError(f"{video}: no frame could be read")
+    shape = np.abs(frame.astype(np.int32) - np.array(BACKGROUND[::-1])).sum(axis=2) > 60  # BGR
+    if not shape.any():
+        raise UserError(f"{video}: no shape on the background")
+    ys, xs = np.nonzero(shape)
+    dx, dy = xs.mean() - (frame.shape[1] - 1) / 2, ys.mean() - (frame.shape[0] - 1) / 2
+    if abs(dx) >= abs(dy):
+        return "left" if dx < 0 else "right"
+    return "up" if dy < 0 else "down"
 
 
 def run(out: Path, options: DemoOptions) -> int:
@@ -105,7 +141,7 @@ def run(out: Path, options: DemoOptions) -> int:
     stages.next(f"comparison -> {out / 'results.md'}")
     table = format_table(("Model", "Trained on motion captions", "Trainable params", "Total params",
                           f"Motion R@1 ({len(action_classes())} captions)",
-                          f"Static R@1 ({len(still_classes())} captions)"), rows)
+                          f"Static R@1 ({len(static_captions())} captions)"), rows)
     print(table)
     (out / "results.md").write_text(f"Held-out: `{MOTION_SPLIT}` of {out / 'txt_db_motion'} (motion captions), "
                                     f"`{STATIC_SPLIT}` of {out / 'txt_db_static'} (static captions)\n\n{table}\n")
@@ -114,18 +150,27 @@ def run(out: Path, options: DemoOptions) -> int:
 
 
 def caption_sets(out: Path, stages: st.Stages) -> None:
-    """Every video as a multiple-choice question whose options are all the captions of its kind."""
+    """Every video as a multiple-choice question whose options are all the captions of its kind:
+    a still's caption says its colour, shape and position, a video's its motion and order."""
     stages.next(f"captions -> {out / 'txt_db_static'}, {out / 'txt_db_motion'}")
-    for source, target, caption in ((out / "txt_db_stills", out / "txt_db_static", static_caption),
-                                    (out / "txt_db", out / "txt_db_motion", motion_caption)):
-        names = read_json(source / "label2name.json")
-        options = [caption(names[str(label)]) for label in range(len(names))]
-        for split in ("train", "val", "test"):
-            if not (source / f"{split}.jsonl").is_file():
-                continue
+    names = read_json(out / "txt_db_stills" / "label2name.json")
+    if [names[str(label)] for label in range(len(names))] != still_classes():
+        raise UserError(f"{out / 'txt_db_stills' / 'label2name.json'}: not the demo's still classes")
+    positions = list(POSITIONS)
+    for split in ("train", "val", "test"):
+        if (out / "txt_db_stills" / f"{split}.jsonl").is_file():
+            records = [{"qid": r["video_id"], "video_id": r["video_id"], "options": static_captions(),
+                        "answer": r["label"] * len(positions)
+                        + positions.index(still_position(out / "stills" / "videos" / r["path"]))}
+                       for r in load_split(out / "txt_db_stills", split)]
+            write_jsonl(out / "txt_db_static" / f"{split}.jsonl", records)
+    names = read_json(out / "txt_db" / "label2name.json")
+    options = [motion_caption(names[str(label)]) for label in range(len(names))]
+    for split in ("train", "val", "test"):
+        if (out / "txt_db" / f"{split}.jsonl").is_file():
             records = [{"qid": r["video_id"], "video_id": r["video_id"], "options": options, "answer": r["label"]}
-                       for r in load_split(source, split)]
-            write_jsonl(target / f"{split}.jsonl", records)
+                       for r in load_split(out / "txt_db", split)]
+            write_jsonl(out / "txt_db_motion" / f"{split}.jsonl", records)
 
 
 def untrained_clip(folder: Path, seed: int, stages: st.Stages) -> Path:
@@ -134,7 +179,7 @@ def untrained_clip(folder: Path, seed: int, stages: st.Stages) -> Path:
         stages.next(f"untrained CLIP: reusing {folder}")
         return folder
     stages.next(f"untrained CLIP -> {folder}")
-    captions = [static_caption(n) for n in still_classes()] + [motion_caption(n) for n in action_classes()]
+    captions = static_captions() + [motion_caption(n) for n in action_classes()]
     vocab, merges = build_clip_vocab(captions)
     text = {**TEXT, "vocab_size": len(vocab), "bos_token_id": vocab[BOS], "eos_token_id": vocab[EOS],
             "pad_token_id": vocab[EOS]}
