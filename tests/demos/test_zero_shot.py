@@ -4,14 +4,47 @@ compares frame-mean with frame-mean + BT branch with what each trains."""
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
+import pytest
+
 from sparsevl.cli import main
-from sparsevl.demos.zero_shot import motion_caption, static_caption
+from sparsevl.data.demo_data import BACKGROUND, COLORS
+from sparsevl.demos.zero_shot import motion_caption, static_caption, still_position
+from sparsevl.problems import UserError
 from tests.models.test_bt_adapter import branch_parameters
 
 
 def test_captions_say_what_a_frame_shows_or_how_the_video_moves():
-    assert static_caption("red_circle") == "a red circle"
-    assert motion_caption("left_red_to_blue") == "a shape moves left and turns from red to blue"
+    assert static_caption("red_circle", "left") == "a red circle on the left"
+    assert static_caption("blue_square", "down") == "a blue square at the bottom"
+    # a shape moving left starts on the right: two still captions in time order
+    assert motion_caption("left_red_to_blue") == "a red shape on the right then a blue shape on the left"
+    assert motion_caption("up_blue_to_red") == "a blue shape at the bottom then a red shape at the top"
+
+
+def write_still(path, centre):
+    frame = np.full((32, 32, 3), BACKGROUND, np.uint8)
+    cv2.circle(frame, centre, 4, COLORS["red"], -1)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 1, (32, 32))
+    writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    writer.release()
+
+
+@pytest.mark.parametrize(("centre", "position"), [((6, 14), "left"), ((26, 18), "right"), ((14, 5), "up"),
+                                                  ((18, 27), "down")])
+def test_a_stills_position_is_the_side_its_shape_is_furthest_towards(tmp_path, centre, position):
+    write_still(tmp_path / "still.mp4", centre)
+    assert still_position(tmp_path / "still.mp4") == position
+
+
+def test_a_still_without_a_shape_is_refused_naming_the_file(tmp_path):
+    frame = np.full((32, 32, 3), BACKGROUND, np.uint8)
+    writer = cv2.VideoWriter(str(tmp_path / "empty.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 1, (32, 32))
+    writer.write(frame)
+    writer.release()
+    with pytest.raises(UserError, match="empty.mp4"):
+        still_position(tmp_path / "empty.mp4")
 
 
 def test_zero_shot_demo_runs_every_stage(tmp_path, capsys, one_torch_thread):

@@ -149,6 +149,11 @@ def run(out: Path, options: DemoOptions) -> int:
     return 0
 
 
+def still_video(out: Path, record: dict) -> Path:
+    """The still's video file (the generator writes one folder per class)."""
+    return out / "stills" / "videos" / still_classes()[record["label"]] / f"{record['video_id']}.mp4"
+
+
 def caption_sets(out: Path, stages: st.Stages) -> None:
     """Every video as a multiple-choice question whose options are all the captions of its kind:
     a still's caption says its colour, shape and position, a video's its motion and order."""
@@ -161,7 +166,7 @@ def caption_sets(out: Path, stages: st.Stages) -> None:
         if (out / "txt_db_stills" / f"{split}.jsonl").is_file():
             records = [{"qid": r["video_id"], "video_id": r["video_id"], "options": static_captions(),
                         "answer": r["label"] * len(positions)
-                        + positions.index(still_position(out / "stills" / "videos" / r["path"]))}
+                        + positions.index(still_position(still_video(out, r)))}
                        for r in load_split(out / "txt_db_stills", split)]
             write_jsonl(out / "txt_db_static" / f"{split}.jsonl", records)
     names = read_json(out / "txt_db" / "label2name.json")
