@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from sparsevl.cli import USER_ERROR_STATUS, main
 from sparsevl.data.store import open_vis_db
 
@@ -14,13 +16,16 @@ def test_options_may_sit_between_positionals(synth, tmp_path):
 
 
 def test_unknown_option_of_a_verb_without_config_is_a_usage_error(capsys):
-    try:
+    with pytest.raises(SystemExit) as exit_:
         main(["demo-data", "out", "--no-such-option", "1"])
-    except SystemExit as e:
-        assert e.code == 2
-    else:
-        raise AssertionError("an unknown option was accepted")
+    assert exit_.value.code == 2
     assert "--no-such-option" in capsys.readouterr().err
+
+
+def test_a_verb_with_sub_commands_still_parses(tmp_path, capsys):
+    # argparse cannot intermix sub-commands: `vis-db index` takes the plain parser
+    assert main(["vis-db", "index", str(tmp_path / "missing")]) == USER_ERROR_STATUS
+    assert "missing" in capsys.readouterr().err
 
 
 def test_user_error_is_one_line_with_status_2(tmp_path, capsys):

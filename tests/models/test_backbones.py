@@ -19,6 +19,7 @@ from transformers import (
     ResNetForImageClassification,
     ResNetModel,
 )
+from transformers.models.clip.modeling_clip import CLIPMLP
 
 from sparsevl.config import ConfigError, from_dict
 from sparsevl.models.backbones import (
@@ -248,6 +249,32 @@ def test_clip_vit_every_parameter_gets_a_gradient(clip_vision_dir):
     assert_every_parameter_gets_a_gradient(backbone, 32)
 
 
+def test_clip_vit_gradient_checkpointing_gives_the_same_loss_and_gradients(clip_vision_dir, monkeypatch):
+    plain = build_visual_encoder(pretrained_config("clip_vit", clip_vision_dir, fusion="mean", num_frm=3))[0]
+    checkpointed = build_visual_encoder(pretrained_config("clip_vit", clip_vision_dir, fusion="mean", num_frm=3,
+                                                          grad_checkpointing=True))[0]
+    mlp_runs = []  # a layer's MLP: counted inside the layer, which checkpointing wraps
+    mlp_forward = CLIPMLP.forward
+
+    def counted_forward(self, *args, **kwargs):
+        mlp_runs.append(self)
+        return mlp_forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(CLIPMLP, "forward", counted_forward)
+    frames = torch.randint(0, 256, (2, 3, 32, 32, 3), dtype=torch.uint8)
+    losses = []
+    for visual in (plain, checkpointed):
+        visual.train()  # as training runs it (from_pretrained leaves it in eval mode)
+        loss = visual(frames)[0].square().mean()
+        loss.backward()
+        losses.append(loss.detach())
+    assert len(mlp_runs) == 3 * 2  # 2 layers: once each in the plain model, twice in the other
+    torch.testing.assert_close(losses[0], losses[1], rtol=0, atol=1e-6)
+    for (name, p), q in zip(plain.named_parameters(), checkpointed.parameters()):
+        assert p.grad is not None, name
+        torch.testing.assert_close(p.grad, q.grad, rtol=0, atol=1e-6, msg=name)
+
+
 def test_clip_vit_loads_from_a_whole_clip_folder(tmp_path):
     torch.manual_seed(0)
     tower = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2)
@@ -324,6 +351,7 @@ def test_backbone_stride_is_16_or_32():
     ({"text_model_dir": "/bert", "num_layers": 12}, "num_layers would have no effect with the cross_encoder "
      "architecture with backbone 'tiny_cnn' and text_model_dir '/bert' (its config.json sets the sizes)"),
     ({"freeze_backbone": True}, "freeze_backbone would have no effect with the cross_encoder architecture"),
+    ({"grad_checkpointing": True}, "grad_checkpointing would have no effect with the cross_encoder architecture"),
     ({"architecture": "video_classifier", "backbone": "vit", "fusion": "mean"}, "fusion would have no effect"),
 ])
 def test_a_model_key_that_would_be_ignored_is_an_error_naming_it(model, named):

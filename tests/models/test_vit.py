@@ -3,6 +3,7 @@ checkpoints it reads (Hugging Face TimeSformer and CLIP, OpenAI's CLIP layout)."
 
 from __future__ import annotations
 
+import dataclasses
 import zipfile
 
 import pytest
@@ -10,8 +11,9 @@ import torch
 from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel, TimesformerConfig, TimesformerModel
 
+from sparsevl.models.factory import ModelConfig, build_video_classifier
 from sparsevl.models.video_classifier import VideoClassifier
-from sparsevl.models.vit import AdapterSpec, STAdapter, ViTArch, VisionTransformer, adapter_blocks
+from sparsevl.models.vit import AdapterSpec, Block, STAdapter, ViTArch, VisionTransformer, adapter_blocks
 from sparsevl.models.vit_weights import clip_openai_state_dict, load_image_weights, read_vit_checkpoint
 from sparsevl.problems import BadInputError
 
@@ -87,6 +89,24 @@ def test_video_parts_start_as_the_image_model(video):
             if ".adapter_" in name or "temporal" in name or "time_embed" in name:
                 p.add_(0.1)
         assert not torch.allclose(model(x), image(x), atol=1e-3)
+
+
+def test_a_96_frame_clip_reads_an_8_frame_time_table_resized():
+    """A pretrained 8-frame temporal embedding (TimeSformer's) on 96 frames: each frame takes the
+    row of its eighth of the clip (nearest, as TimeSformer resizes it), in a model whose other
+    weights are the same as one built with that 96-row table."""
+    torch.manual_seed(0)
+    short = randomize(VisionTransformer(dataclasses.replace(TINY, time_frames=8), attention_type="divided_space_time"))
+    long = VisionTransformer(TINY, attention_type="divided_space_time", num_frames=96)
+    state = short.state_dict()
+    state["time_embed"] = short.time_embed.detach().repeat_interleave(12, dim=0)
+    long.load_state_dict(state)
+    x = frames(1, 96, 16)
+    with torch.no_grad():
+        out = short(x)
+        assert out.shape == (96, 1 + 16, 32)
+        torch.testing.assert_close(out, long(x))
+        assert not torch.allclose(out, short(x.flip(1)).flip(0), atol=1e-4)  # time matters across the 96
 
 
 def test_temporal_attention_starts_as_a_copy_of_the_spatial_one():
@@ -255,3 +275,42 @@ def test_a_checkpoint_that_does_not_fit_is_named(tmp_path):
     torch.save({"visual.layer1.0.conv1.weight": torch.zeros(1)}, tmp_path / "resnet.pt")
     with pytest.raises(BadInputError, match="not a CLIP ViT checkpoint in OpenAI's layout"):
         read_vit_checkpoint("clip_vit", tmp_path / "resnet.pt")
+
+
+@pytest.mark.parametrize("video", [
+    {"attention_type": "divided_space_time", "num_frames": 4},
+    {"adapter": AdapterSpec(2, 8)},
+])
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients(video, monkeypatch):
+    torch.manual_seed(0)
+    plain = VideoClassifier(randomize(VisionTransformer(TINY, **video)), num_classes=3, dropout=0.0)
+    checkpointed = VideoClassifier(VisionTransformer(TINY, grad_checkpointing=True, **video), num_classes=3, dropout=0.0)
+    checkpointed.load_state_dict(plain.state_dict())
+    block_runs = []
+    block_forward = Block.forward
+
+    def counted_forward(self, *args):
+        block_runs.append(self)
+        return block_forward(self, *args)
+
+    monkeypatch.setattr(Block, "forward", counted_forward)
+    x = torch.randint(0, 256, (2, 1, 4, 16, 16, 3), dtype=torch.uint8)  # (videos, views, frames, H, W, RGB)
+    labels = torch.tensor([[0], [2]])
+    losses = []
+    for model in (plain, checkpointed):
+        loss = nn.functional.cross_entropy(model(x).flatten(0, 1), labels.flatten())
+        loss.backward()
+        losses.append(loss.detach())
+    # the plain model runs each block once; the checkpointed one once more in the backward pass
+    assert len(block_runs) == 3 * TINY.layers
+    torch.testing.assert_close(losses[0], losses[1], rtol=0, atol=1e-6)
+    for (name, p), q in zip(plain.named_parameters(), checkpointed.parameters()):
+        assert p.grad is not None, name
+        torch.testing.assert_close(p.grad, q.grad, rtol=0, atol=1e-6, msg=name)
+
+
+def test_the_model_config_turns_gradient_checkpointing_on():
+    cfg = ModelConfig(architecture="video_classifier", backbone="vit", hidden_size=32, num_layers=1, num_heads=2,
+                      intermediate_size=64, patch_size=4, grad_checkpointing=True)
+    assert build_video_classifier(cfg, num_classes=2, image_size=16).vit.grad_checkpointing
+    assert not build_video_classifier(dataclasses.replace(cfg, grad_checkpointing=False), 2, 16).vit.grad_checkpointing

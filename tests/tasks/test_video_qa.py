@@ -85,6 +85,7 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "attention_type": "space_only",
             "adapter": {"type": "none", "layers": 12, "width": 384, "kernel_t": 3, "position": "attn"},
             "freeze_backbone": False,
+            "grad_checkpointing": False,
             "frozen_backbone_blocks": 0,
             "channels_last": False,
         },
@@ -101,6 +102,7 @@ def config_dict(data: dict, output_dir: Path, **changes) -> dict:
             "rerank_score": "itm",
             "rerank_dual_weight": 1.0,
             "eval_pairs_per_batch": 512,
+            "low_resource_eval": False,
         },
         "classification": {
             "sampling": "dense",

@@ -212,6 +212,12 @@ class ClipViTGrid(nn.Module):
         self.patch_size = model.config.patch_size
         self.out_channels = model.config.hidden_size
 
+    def enable_grad_checkpointing(self) -> None:
+        """Each layer recomputed in the backward pass (long clips: 32 or 96 frames a video)."""
+        # later transformers 5 releases renamed it and warn at the old name
+        enable = getattr(self.model, "activation_checkpointing_enable", None) or self.model.gradient_checkpointing_enable
+        enable({"use_reentrant": False})
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2] // self.patch_size, x.shape[-1] // self.patch_size
         tokens = self.model(pixel_values=x, interpolate_pos_encoding=True).last_hidden_state[:, 1:]  # drop [CLS]

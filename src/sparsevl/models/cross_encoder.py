@@ -2,8 +2,10 @@
 
 Text tokens are embedded by BERT's own embeddings (word + position + type 0). Visual tokens get
 their own embedding, as in ClipBERT: a projection of the grid feature plus row, column and time
-embeddings plus BERT's type-1 embedding, layer-normalised. Both then go through BERT's encoder
-layers together, so every text token can attend to every visual token and back.
+embeddings plus BERT's type-1 embedding, layer-normalised (the time table holds 64 frames; a clip
+of more, e.g. 96-frame ActivityNet, reads it resized linearly to its length). Both then go
+through BERT's encoder layers together, so every text token can attend to every visual token and
+back.
 """
 
 from __future__ import annotations
@@ -13,8 +15,10 @@ from torch import nn
 from transformers import BertModel
 from transformers.masking_utils import create_bidirectional_mask
 
+from sparsevl.models.vit import resize_time_embedding
+
 MAX_GRID = 64  # rows / columns a visual grid may have
-MAX_TIME = 65  # frames per clip (+1 for "no particular frame")
+MAX_TIME = 65  # frames per clip the time table holds (+1 for "no particular frame"); more are interpolated
 
 
 class VisualEmbeddings(nn.Module):
@@ -27,9 +31,22 @@ class VisualEmbeddings(nn.Module):
         self.norm = nn.LayerNorm(hidden_size, eps=1e-12)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, type_embedding: torch.Tensor) -> torch.Tensor:
-        pos = self.row(positions[:, 0]) + self.col(positions[:, 1]) + self.time(positions[:, 2])
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor, type_embedding: torch.Tensor,
+                frames: int | None = None) -> torch.Tensor:
+        pos = self.row(positions[:, 0]) + self.col(positions[:, 1]) + self.time_embedding(positions[:, 2], frames)
         return self.dropout(self.norm(self.proj(tokens) + pos + type_embedding))
+
+    def time_embedding(self, times: torch.Tensor, frames: int | None = None) -> torch.Tensor:
+        """Rows of the time table; for clips longer than it holds, frames 1..64 resized (linearly,
+        as positions in between) to the clip's length, row 0 ("no particular frame") kept.
+        `frames`: the clip's length when the caller knows it; otherwise it is read from `times`,
+        which on a GPU waits for the device (so the models pass it: this runs every step)."""
+        if frames is None:
+            frames = int(times.max()) if len(times) else 0
+        if frames < MAX_TIME:
+            return self.time(times)
+        table = self.time.weight
+        return torch.cat([table[:1], resize_time_embedding(table[1:], frames, "linear")])[times]
 
 
 class CrossEncoder(nn.Module):
@@ -43,10 +60,11 @@ class CrossEncoder(nn.Module):
     def hidden_size(self) -> int:
         return self.bert.config.hidden_size
 
-    def embed_visual(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """(N, L, visual_dim) -> (N, L, hidden). Done once per clip, before pairing with texts."""
+    def embed_visual(self, tokens: torch.Tensor, positions: torch.Tensor, frames: int | None = None) -> torch.Tensor:
+        """(N, L, visual_dim) -> (N, L, hidden), for clips of `frames` frames. Done once per clip,
+        before pairing with texts."""
         type_1 = self.bert.embeddings.token_type_embeddings.weight[1]
-        return self.visual_embeddings(tokens, positions, type_1)
+        return self.visual_embeddings(tokens, positions, type_1, frames)
 
     def encode(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """BERT's encoder layers over embedded tokens (N, L, hidden) with a padding mask (N, L)."""

@@ -46,7 +46,7 @@ class VideoTextMatchingModel(nn.Module):
         """
         b, n_clips = frames.shape[:2]
         tokens, positions = self.visual(frames.flatten(0, 1))
-        visual = self.cross.embed_visual(tokens, positions)
+        visual = self.cross.embed_visual(tokens, positions, frames.shape[2])
         return visual.view(b, n_clips, *visual.shape[1:])
 
     def itm_clip_logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, clips: torch.Tensor) -> torch.Tensor:

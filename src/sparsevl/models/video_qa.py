@@ -50,7 +50,7 @@ class VideoQAModel(nn.Module):
         """
         b, n_clips = frames.shape[:2]
         tokens, positions = self.visual(frames.flatten(0, 1))
-        visual = self.cross.embed_visual(tokens, positions)  # (B * n_clips, Lv, hidden)
+        visual = self.cross.embed_visual(tokens, positions, frames.shape[2])  # (B * n_clips, Lv, hidden)
         visual = visual.view(b, n_clips, *visual.shape[1:])[video_index].flatten(0, 1)
         q = input_ids.shape[0]
         hidden = self.cross(

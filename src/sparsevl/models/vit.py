@@ -29,6 +29,7 @@ from typing import Iterator, Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -195,7 +196,11 @@ class Block(nn.Module):
 
 class VisionTransformer(nn.Module):
     """Normalised frames (N, T, 3, H, W) -> tokens (N T, 1 + patches, width) of the last block,
-    before the final LayerNorm `ln_post` (the classifier applies it to the pooled class token)."""
+    before the final LayerNorm `ln_post` (the classifier applies it to the pooled class token).
+
+    With `grad_checkpointing`, training keeps only each block's input and recomputes the block in
+    the backward pass: activation memory of one block instead of all of them (32- and 96-frame
+    clips), for one more forward pass of compute; the loss and gradients are the same."""
 
     def __init__(
         self,
@@ -203,9 +208,11 @@ class VisionTransformer(nn.Module):
         attention_type: AttentionType = "space_only",
         adapter: AdapterSpec | None = None,
         num_frames: int = 1,
+        grad_checkpointing: bool = False,
     ):
         super().__init__()
         self.arch = arch
+        self.grad_checkpointing = grad_checkpointing
         c = arch.width
         self.patch_embed = nn.Conv2d(3, c, arch.patch_size, stride=arch.patch_size, bias=arch.patch_bias)
         scale = c**-0.5  # CLIP's initialisation (random weights: tests and the demo's pre-training)
@@ -263,8 +270,12 @@ class VisionTransformer(nn.Module):
             x = torch.cat([x[:, :1], x[:, 1:] + time], dim=1)
         x = self.ln_pre(x)
         outputs = []
+        recompute = self.grad_checkpointing and self.training and torch.is_grad_enabled()
         for block in self.blocks:
-            x = block(x, frames, (h, w))
+            if recompute:
+                x = checkpoint(block, x, frames, (h, w), use_reentrant=False)
+            else:
+                x = block(x, frames, (h, w))
             outputs.append(x)
         return outputs
 

@@ -38,6 +38,10 @@ class RetrievalConfig:
     rerank_score: Literal["itm", "itm+dual"] = "itm"
     rerank_dual_weight: float = 1.0
     eval_pairs_per_batch: int = 512  # (text, video) pairs per cross-encoder forward at evaluation
+    # keep every video's visual tokens on the CPU at evaluation and move only the pairs being scored
+    # to the device: device memory bounded by eval_pairs_per_batch, not the number of videos (long
+    # videos, e.g. ActivityNet at 96 frames; the TimeSformer + BERT retrieval suite's name)
+    low_resource_eval: bool = False
 
     def validate(self) -> None:
         if self.itm_negatives == "hard" and self.objective != "itm+contrastive":

@@ -40,6 +40,7 @@ from sparsevl.tasks.retrieval_metrics import (
     topk_metrics,
     topk_ranks,
 )
+from sparsevl.tasks.video_tokens import VideoTokens
 
 TEXTS_PER_BATCH = 256  # texts per dual-encoder forward at evaluation
 SHOWN_CANDIDATES = 5  # best-scored videos kept per caption in the evaluation's examples
@@ -185,7 +186,7 @@ class RetrievalTask(_MatchingTask):
         split_videos = list(dict.fromkeys(r["video_id"] for r in all_records))
         present = videos_in_store(split_videos, self.data.vis_db, self.problems, "caption(s)")
         with evaluating(model), autocast():
-            video_ids, clips, video_emb = self._encode_videos(
+            video_ids, tokens, video_emb = self._encode_videos(
                 model, [v for v in split_videos if v in present], split, device, need_embedding=rc.eval_mode != "cross")
         # captions whose video is missing or unreadable are not scored but count as misses
         column = {v: i for i, v in enumerate(video_ids)}
@@ -197,12 +198,12 @@ class RetrievalTask(_MatchingTask):
         with evaluating(model), autocast():
             texts = to_device(self.collator.tokenize([r["caption"] for r in mine] or [""]), device)
             if rc.eval_mode == "cross":
-                scores = self._cross_scores(model, texts, clips, torch.arange(len(video_ids)).expand(len(mine), -1))
+                scores = self._cross_scores(model, texts, tokens, torch.arange(len(video_ids)).expand(len(mine), -1))
             else:
                 scores = self._text_embeddings(model, texts, len(mine), video_emb) @ video_emb.T
                 if rc.eval_mode == "rerank":
                     dual, candidates = scores.topk(min(rc.rerank_k, len(video_ids)), dim=1)
-                    scores = self._cross_scores(model, texts, clips, candidates)
+                    scores = self._cross_scores(model, texts, tokens, candidates)
                     if rc.rerank_score == "itm+dual":
                         scores = scores.float() + rc.rerank_dual_weight * model.temperature_scale() * dual.float()
         # every process gets the rows of every caption, in the split's order
@@ -260,20 +261,23 @@ class RetrievalTask(_MatchingTask):
 
     def _encode_videos(self, model, video_ids: list[str], split: str, device, need_embedding: bool):
         """Every video's clips through the visual tower once: the ids of the videos that could be
-        read, their clips (V, n_clips, Lv, hidden) and embeddings (V, D)."""
-        clips, embeddings, encoded = [], [], []
+        read, their tokens (V, n_clips, Lv, hidden; on the CPU with `low_resource_eval`) and
+        embeddings (V, D, on the device)."""
+        tokens, embeddings, encoded = VideoTokens(device, self.cfg.retrieval.low_resource_eval), [], []
         dataset = VideoClipsDataset(video_ids, self.data.clip_reader(train=False))
         for batch in tqdm(eval_loader(dataset, self.cfg.val_batch_size, self.collator, self.cfg.num_workers),
                           desc="encode videos", unit="batch", leave=False):
             if report_skipped(batch, self.problems, split) and not batch:
                 continue
             encoded += batch["video_ids"]
-            clips.append(model.encode_clips(batch["frames"].to(device)))
+            clips = model.encode_clips(batch["frames"].to(device))
             if need_embedding:
-                embeddings.append(model.video_embedding(clips[-1]))
+                embeddings.append(model.video_embedding(clips))
+            if self.cfg.retrieval.eval_mode != "dual":  # only the cross-encoder reads them again
+                tokens.add(clips)
         if not encoded:
             raise BadInputError(f"no video of split {split!r} could be read from {self.cfg.vis_db} (see problems.log)")
-        return encoded, torch.cat(clips), torch.cat(embeddings) if need_embedding else None
+        return encoded, tokens, torch.cat(embeddings) if need_embedding else None
 
     @staticmethod
     def _text_embeddings(model, texts: dict, n: int, video_emb: torch.Tensor) -> torch.Tensor:
@@ -284,7 +288,7 @@ class RetrievalTask(_MatchingTask):
         ]
         return torch.cat(parts) if parts else video_emb.new_zeros((0, video_emb.shape[1]))
 
-    def _cross_scores(self, model, texts: dict, clips: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    def _cross_scores(self, model, texts: dict, tokens: VideoTokens, candidates: torch.Tensor) -> torch.Tensor:
         """Cross-encoder match scores of text i with video candidates[i, j]: (texts, candidates)."""
         n_texts, n_cand = candidates.shape
         pairs_text = torch.arange(n_texts).repeat_interleave(n_cand)
@@ -294,7 +298,7 @@ class RetrievalTask(_MatchingTask):
         for i in tqdm(range(0, len(pairs_text), step), desc="cross-encoder pairs", unit="batch", leave=False):
             t, v = pairs_text[i:i + step], pairs_video[i:i + step]
             logits = model.itm_logits(
-                texts["input_ids"][t], texts["attention_mask"][t], clips[v], self.cfg.score_agg_func
+                texts["input_ids"][t], texts["attention_mask"][t], tokens.take(v), self.cfg.score_agg_func
             )
             scores.append(model.match_score(logits.float()))
         flat = torch.cat(scores) if scores else torch.zeros(0)
