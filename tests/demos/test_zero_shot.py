@@ -4,14 +4,18 @@ compares frame-mean with frame-mean + BT branch with what each trains."""
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import pytest
 
 from sparsevl.cli import main
 from sparsevl.data.demo_data import BACKGROUND, COLORS
+from sparsevl.data.vis_db import VisDB
 from sparsevl.demos.zero_shot import motion_caption, static_caption, still_position
 from sparsevl.problems import UserError
+from sparsevl.txt_db import load_split
 from tests.models.test_bt_adapter import branch_parameters
 
 
@@ -47,15 +51,27 @@ def test_a_still_without_a_shape_is_refused_naming_the_file(tmp_path):
         still_position(tmp_path / "empty.mp4")
 
 
+def video_ids(out, txt_db: str, split: str) -> set[str]:
+    return {r["video_id"] for r in load_split(out / txt_db, split)}
+
+
 def test_zero_shot_demo_runs_every_stage(tmp_path, capsys, one_torch_thread):
     out = tmp_path / "demo"
     args = ["demo", "--task", "zero_shot", "--out", str(out), "--num-videos", "16", "--max_steps", "2",
             "--train_batch_size", "4"]
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "[14/14] comparison" in printed
+    assert "[15/15] comparison" in printed
     assert (out / "pretrained" / "clip" / "config.json").is_file() and (out / "pretrained" / "clip" / "merges.txt").is_file()
     assert (out / "runs" / "frame_mean" / "results_motion" / "test_step0_evaluation.json").is_file()  # zero-shot
+    # the branch trains on the training split's videos and still clips together, never on held-out ones
+    ids = functools.partial(video_ids, out)
+    mixed = ids("txt_db_mixed", "train")
+    motion, stills = mixed & ids("txt_db_motion", "train"), mixed & ids("txt_db_static", "train")
+    assert motion == ids("txt_db_motion", "train") and stills and motion | stills == mixed
+    assert not mixed & (ids("txt_db_motion", "test") | ids("txt_db_static", "val"))
+    with VisDB(out / "vis_db_still_clips") as store:
+        assert set(store.video_ids()) == stills
     table = (out / "results.md").read_text().splitlines()
     rows = [line for line in table[4:] if line.strip()]
     assert [r.split("  ")[0] for r in rows] == ["frozen CLIP, frame-mean", "frozen CLIP, frame-mean + BT branch"]
