@@ -171,7 +171,16 @@ class HorovodDist(Dist):
     def average_gradients(self, model) -> None:
         # The optimizer started averaging during backward; wait for it here, so that unscaling and
         # clipping see averaged gradients, and step inside `step_context`.
+        params = [p for p in model.parameters() if p.requires_grad]
+        no_grad_here = torch.tensor([p.grad is None for p in params], dtype=torch.int32)
         self.optimizer.synchronize()
+        # Horovod gives a parameter without a gradient a zero one, which AdamW would decay and move
+        # by its momentum; torch (one process, or DDP) leaves its gradient None and the parameter
+        # as it is. Drop those zeros where no process had a gradient, so both launchers agree.
+        no_grad_anywhere = self.hvd.allreduce(no_grad_here, op=self.hvd.Sum) == self.world_size
+        for p, none in zip(params, no_grad_anywhere.tolist()):
+            if none:
+                p.grad = None
 
     def step_context(self):
         return self.optimizer.skip_synchronize()

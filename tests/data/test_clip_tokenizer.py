@@ -8,7 +8,14 @@ import json
 import pytest
 from transformers import CLIPTokenizer
 
-from sparsevl.data.clip_tokenizer import BOS, EOS, build_clip_vocab, byte_symbols, read_clip_tokenizer
+from sparsevl.data.clip_tokenizer import (
+    BOS,
+    EOS,
+    build_clip_vocab,
+    byte_symbols,
+    read_clip_tokenizer,
+    write_clip_tokenizer,
+)
 from sparsevl.data.tokenizer import tokenizer_from_state, tokenizer_state
 from sparsevl.problems import BadInputError, MissingInputError
 
@@ -65,3 +72,11 @@ def test_bad_folders_are_named(tmp_path, folder):
     (folder / "vocab.json").write_text("[1, 2]", encoding="utf-8")
     with pytest.raises(BadInputError, match="vocab.json must map"):
         read_clip_tokenizer(folder)
+
+
+def test_a_written_vocabulary_reads_as_transformers_reads_it(tmp_path):
+    write_clip_tokenizer(*build_clip_vocab(TRAIN), tmp_path / "written")
+    ours = read_clip_tokenizer(tmp_path / "written")
+    theirs = CLIPTokenizer.from_pretrained(str(tmp_path / "written"))
+    for text in SENTENCES:
+        assert ours(text)["input_ids"] == theirs(text)["input_ids"], text

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from sparsevl.config import ConfigError
 from sparsevl.data.clip_tokenizer import read_clip_tokenizer
+from sparsevl.models.clip_weights import write_clip_folder
 from sparsevl.models.factory import ModelConfig, build_dual_encoder, build_matching_model
 from sparsevl.models.vit import CLIP_MEAN, CLIP_STD
 from tests.models.clip_folder import IMAGE_SIZE, write_tiny_clip
@@ -84,3 +85,18 @@ def test_configs_that_do_not_fit_are_refused(clip):
         ModelConfig(text_tower="clip").validate()
     with pytest.raises(ValueError, match="embed_dim would have no effect"):
         dual_config(folder, embed_dim=64)
+
+
+def test_a_dual_encoder_written_as_a_clip_folder_reads_back_the_same(clip, tmp_path):
+    hf, folder = clip
+    model = build_dual_encoder(dual_config(folder)).eval()
+    with torch.no_grad():  # another model than the folder's: every weight moved
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    write_clip_folder(model, tmp_path / "written")
+    for name in ("vocab.json", "merges.txt"):
+        (tmp_path / "written" / name).write_bytes((folder / name).read_bytes())
+    again = build_dual_encoder(dual_config(tmp_path / "written")).eval()
+    assert again.state_dict().keys() == model.state_dict().keys()
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(again.state_dict()[key], value, atol=0, rtol=0, msg=key)

@@ -13,7 +13,13 @@ from transformers import BertConfig, BertModel
 from tests.models.clipbert_checkpoint import HIDDEN, detectron2_model_shapes, e2e_shapes, fill
 from sparsevl.config import load_config
 from sparsevl.models.clipbert_weights import detectron2_resnet_key, map_clipbert_state
-from sparsevl.models.factory import ModelConfig, build_backbone, build_matching_model, build_video_qa_model
+from sparsevl.models.factory import (
+    ModelConfig,
+    build_backbone,
+    build_matching_model,
+    build_pretraining_model,
+    build_video_qa_model,
+)
 from sparsevl.problems import BadInputError
 from sparsevl.runner.checkpoint import InitCheckpoint
 from sparsevl.tasks.config import RunConfig
@@ -103,7 +109,8 @@ def test_clipbert_configs_load_the_e2e_checkpoint_with_nothing_unused_or_missing
     assert report.unexpected == []  # every tensor of the file is used or dropped with its reason
     assert set(report.missing) == NEW[task]  # every tensor of the model is ClipBERT's but the new heads
     dropped = set(report.dropped)
-    expected_dropped = {k for k in state if k.startswith(DROPPED_BY_RULE)}
+    # the MLM head: only a pre-training model has one (test below)
+    expected_dropped = {k for k in state if k.startswith(DROPPED_BY_RULE + ("transformer.cls.predictions.",))}
     if task == "video_qa":  # no ITM head: ClipBERT's fine-tuning does not read it either
         expected_dropped |= {"transformer.cls.seq_relationship.weight", "transformer.cls.seq_relationship.bias"}
     assert dropped == expected_dropped
@@ -143,7 +150,39 @@ def test_clipbert_configs_load_the_e2e_checkpoint_with_nothing_unused_or_missing
 
 
 DROPPED_BY_RULE = ("cnn.feature.proposal_generator.", "cnn.feature.roi_heads.", "cnn.feature.pixel_",
-                   "transformer.bert.visual_embeddings.position_embeddings.", "transformer.cls.predictions.")
+                   "transformer.bert.visual_embeddings.position_embeddings.")
+
+
+def test_a_pretraining_model_takes_clipberts_mlm_head_too(e2e, tmp_path):
+    """Continuing ClipBERT's pre-training (task pretrain): its MLM head lands in ours, decoder tied
+    to the word embeddings as in ClipBERT; only the contrastive parts ClipBERT lacks are new."""
+    folder, state = e2e
+    # ClipBERT's decoder is tied as ours is: its file holds the same values under both names
+    p = "transformer.cls.predictions."
+    state = {**state, p + "decoder.weight": state["transformer.bert.embeddings.word_embeddings.weight"],
+             p + "decoder.bias": state[p + "bias"]}
+    torch.save(state, tmp_path / "e2e.pt", _use_new_zipfile_serialization=False)
+    cfg = clipbert_run_config(folder, "msrvtt_ret_base_resnet50.json")
+    model = build_pretraining_model(cfg.model, VOCAB)
+    report = InitCheckpoint.read(tmp_path / "e2e.pt").load_into(model)
+    assert report.unexpected == [] and set(report.missing) == NEW["retrieval"]
+    assert set(report.dropped) == {k for k in state if k.startswith(DROPPED_BY_RULE)}
+    weights = model.state_dict()
+    for ours, theirs in (("mlm_head.predictions.transform.dense.weight", "transformer.cls.predictions.transform.dense.weight"),
+                         ("mlm_head.predictions.transform.LayerNorm.bias", "transformer.cls.predictions.transform.LayerNorm.bias"),
+                         ("mlm_head.predictions.bias", "transformer.cls.predictions.bias"),
+                         ("mlm_head.predictions.decoder.weight", "transformer.bert.embeddings.word_embeddings.weight")):
+        assert torch.equal(weights[ours], state[theirs].expand(weights[ours].shape)), ours
+    head = model.mlm_head.predictions
+    assert head.decoder.weight is model.cross.bert.embeddings.word_embeddings.weight  # still tied after loading
+    assert head.decoder.bias is head.bias
+
+
+def test_a_model_without_an_mlm_head_drops_clipberts_saying_why():
+    state = {k: torch.zeros(s) for k, s in e2e_shapes(1, 10).items() if k.startswith("transformer.cls.predictions.")}
+    mapped = map_clipbert_state(state, {})
+    assert mapped.weights == {}
+    assert all("only task pretrain has one" in why for why in mapped.dropped.values()) and len(mapped.dropped) == 7
 
 
 def test_the_visual_embedding_computes_clipberts():

@@ -214,11 +214,11 @@ def mixed_pretrain_config(mixed_data: dict, output_dir: Path, image_batch: int, 
     """Pre-training on images (1 frame) and videos (4 frames) mixed, ClipBERT's ITM alone: its
     cross-entropy is a mean over items, so two half batches average to the whole batch (MLM's mean
     over each process's masked tokens and ITC's in-batch negatives are per process: they match one
-    process in expectation, not to the bit). No weight decay: the dual encoder's projections get no
-    gradient from ITM, and Horovod's optimizer gives such a parameter a zero gradient (which AdamW
-    then decays) where torch leaves it as it is."""
+    process in expectation, not to the bit). With weight decay: the dual encoder's projections get
+    no gradient from ITM and must stay as they are under every launcher (Horovod's optimizer gives
+    them zero gradients, which `HorovodDist` drops)."""
     cfg = retrieval_config({"ret_db": mixed_data["ret_db"], "vis_db": mixed_data["vis_db"]}, output_dir,
-                           task="pretrain", model__fusion="mean", model__num_frm=4, weight_decay=0.0)
+                           task="pretrain", model__fusion="mean", model__num_frm=4, weight_decay=0.01)
     cfg.pretrain = from_dict(PretrainConfig, {
         "mlm_weight": 0.0, "itc_weight": 0.0, "itm_weight": 1.0, "itm_negatives": "random",
         "train_datasets": [

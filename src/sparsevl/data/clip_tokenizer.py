@@ -8,7 +8,7 @@
   48,894, as OpenAI's tokenizer reads), then the start- and end-of-text tokens: 49,408 tokens.
 - `build_clip_vocab(texts)`: for a text tower trained from scratch, the byte symbols plus one
   merge chain per word of the texts, so that words seen in training are single tokens (the BPE
-  analogue of `tokenizer.build_word_vocab`).
+  analogue of `tokenizer.build_word_vocab`); `write_clip_tokenizer` writes it in that layout.
 
 A tokenizer is saved in checkpoints as its vocabulary and merges (`clip_tokenizer_state`).
 """
@@ -23,6 +23,7 @@ from typing import Iterable
 
 from transformers import CLIPTokenizer
 
+from sparsevl.files import write_atomic
 from sparsevl.problems import BadInputError, MissingInputError
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
@@ -134,3 +135,13 @@ def clip_tokenizer_state(tokenizer: CLIPTokenizer) -> dict:
 
 def clip_tokenizer_from_state(state: dict) -> CLIPTokenizer:
     return clip_tokenizer({t: i for i, t in enumerate(state["vocab"])}, list(state["merges"]))
+
+
+def write_clip_tokenizer(vocab: dict[str, int], merges: list[str], folder: Path) -> None:
+    """`vocab.json` and `merges.txt` in Hugging Face's layout, each written whole or not at all."""
+    text = {
+        "vocab.json": json.dumps(vocab, ensure_ascii=False),
+        "merges.txt": "#version: 0.2\n" + "".join(f"{m}\n" for m in merges),
+    }
+    for name, content in text.items():
+        write_atomic(folder / name, lambda f, content=content: f.write(content.encode("utf-8")))

@@ -16,6 +16,7 @@ DEMOS: dict[str, str] = {
     "retrieval": "sparsevl.demos.shapes:retrieval",
     "classification": "sparsevl.demos.action:run",
     "pretrain": "sparsevl.demos.pretrain:run",
+    "zero_shot": "sparsevl.demos.zero_shot:run",
 }
 
 

@@ -42,6 +42,7 @@ PRETRAIN_CONFIG = "demo_action_pretrain.json"
 CONFIG = "demo_action.json"
 ACTION_VIDEOS = 1600
 STILL_IMAGES = 2000
+ACTION_FPS = 8.0  # frames stored per second of an action video
 HELD_OUT = "test"
 VIDEO_LIST = "txt_db_tools.video_list"
 
@@ -109,7 +110,7 @@ def frames(out: Path, stages: st.Stages) -> None:
     """Every frame of the videos (8 fps), one class folder at a time (Kinetics keeps its videos in
     class folders; extract-frames reads one folder and adds to the store)."""
     stages.next(f"frames -> {out / 'vis_db_stills'}, {out / 'vis_db'}")
-    for source, vis_db, fps in ((out / "stills", out / "vis_db_stills", 1.0), (out / "actions", out / "vis_db", 8.0)):
+    for source, vis_db, fps in ((out / "stills", out / "vis_db_stills", 1.0), (out / "actions", out / "vis_db", ACTION_FPS)):
         stored = 0
         for folder in class_folders(source):
             stored += extract_frames(folder, vis_db, fps=fps, max_size=ActionSpec.size, workers=0, progress=False).stored

@@ -15,17 +15,21 @@ Read from local files; nothing is downloaded:
   vocabulary's last, whose state is the text's.
 
 The image tower is mapped onto our `VisionTransformer` as `vit_weights` does for the video
-classifier; the text tower is Hugging Face's `CLIPTextModel`.
+classifier; the text tower is Hugging Face's `CLIPTextModel`. `write_clip_folder` writes a dual
+encoder back as a Hugging Face CLIP folder (the zero-shot demo pre-trains its own small CLIP).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
-from transformers import CLIPModel, CLIPTextConfig
+from transformers import CLIPConfig, CLIPModel, CLIPTextConfig, CLIPVisionConfig
 
+from sparsevl.models.dual_encoder import DualEncoder
 from sparsevl.models.pretrained import checkpoint_path, load_hf_vision_model
 from sparsevl.models.vit import ViTArch
 from sparsevl.models.vit_weights import from_hf_clip, from_openai, openai_arch, openai_visual, read_openai_clip
@@ -102,3 +106,56 @@ def openai_text(state: State) -> tuple[CLIPTextConfig, State]:
             for old, new in _OPENAI_TEXT_BLOCK.items():
                 out[f"{ours}{new}.{p}"] = state[f"{theirs}{old}.{p}"]
     return config, out
+
+
+# our image block's parameters -> CLIPVisionModel's (q, k and v are one `qkv` here)
+_HF_VISION_BLOCK = {"attn.out": "self_attn.out_proj", "ln_1": "layer_norm1", "ln_2": "layer_norm2",
+                    "mlp.0": "mlp.fc1", "mlp.2": "mlp.fc2"}
+
+
+def hf_vision_state(arch: ViTArch, state: State) -> State:
+    """Our image transformer's weights under CLIPVisionModel's names (the inverse of `from_hf_clip`)."""
+    out = {
+        "embeddings.patch_embedding.weight": state["patch_embed.weight"],
+        "embeddings.class_embedding": state["cls_token"],
+        "embeddings.position_embedding.weight": state["pos_embed"],
+    }
+    for ours, theirs in (("ln_pre", "pre_layrnorm"), ("ln_post", "post_layernorm")):
+        for p in ("weight", "bias"):
+            out[f"{theirs}.{p}"] = state[f"{ours}.{p}"]
+    for i in range(arch.layers):
+        for p in ("weight", "bias"):
+            for name, part in zip("qkv", state[f"blocks.{i}.attn.qkv.{p}"].chunk(3)):
+                out[f"encoder.layers.{i}.self_attn.{name}_proj.{p}"] = part
+            for ours, theirs in _HF_VISION_BLOCK.items():
+                out[f"encoder.layers.{i}.{theirs}.{p}"] = state[f"blocks.{i}.{ours}.{p}"]
+    return out
+
+
+def write_clip_folder(model: DualEncoder, folder: Path) -> None:
+    """The dual encoder's CLIP (without a BT-Adapter branch) as a Hugging Face CLIP folder's config
+    and weights, written to a temporary folder and renamed: complete, or not there."""
+    arch = model.visual.backbone.arch
+    if not arch.ln_pre or arch.patch_bias or model.visual.branch is not None:
+        raise ValueError("only a plain CLIP dual encoder has a Hugging Face CLIP layout")
+    vision = CLIPVisionConfig(hidden_size=arch.width, intermediate_size=arch.mlp_dim, num_hidden_layers=arch.layers,
+                              num_attention_heads=arch.heads, image_size=arch.grid * arch.patch_size,
+                              patch_size=arch.patch_size, hidden_act=arch.act, layer_norm_eps=arch.eps)
+    config = CLIPConfig(text_config=model.text.model.config.to_dict(), vision_config=vision.to_dict(),
+                        projection_dim=model.visual.proj.out_features)
+    state = {f"vision_model.{k}": v for k, v in hf_vision_state(arch, model.visual.backbone.state_dict()).items()}
+    state |= {f"text_model.{k}": v for k, v in model.text.model.state_dict().items()}
+    state |= {"visual_projection.weight": model.visual.proj.weight, "text_projection.weight": model.text.proj.weight,
+              "logit_scale": model.logit_scale}
+    clip = CLIPModel(config)
+    clip.load_state_dict({k: v.detach().clone() for k, v in state.items()}, strict=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
+    try:
+        clip.save_pretrained(staging)
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise

@@ -40,7 +40,6 @@ DROPPED_PREFIXES = {
                           "pixel_mean / pixel_std here (ClipBERT's img_pixel_mean / img_pixel_std)",
     "transformer.bert.visual_embeddings.position_embeddings.": "defined in ClipBERT's VisualInputEmbedding but "
                                                                "never used by its forward",
-    "transformer.cls.predictions.": "the masked-language-modelling head of pre-training: this model has none",
     "transformer.classifier.": "a fine-tuned ClipBERT task head (Linear-ReLU-Linear on the pooled state): this "
                                "model's head differs and starts fresh, as ClipBERT's does when fine-tuning",
     "transformer.regressor.": "a fine-tuned ClipBERT regression head: this model has none",
@@ -93,8 +92,8 @@ def map_clipbert_state(state: dict[str, torch.Tensor], target: dict[str, torch.T
             dropped[key] = reason
             continue
         ours = _our_name(key, target)
-        if ours is None:
-            dropped[key] = OPTIONAL_REASON
+        if isinstance(ours, _Lacking):
+            dropped[key] = ours.reason
         elif ours is not _SPECIAL:
             weights[ours] = value
     used = _special_tensors(state, target, weights, notes)
@@ -110,31 +109,40 @@ _SPECIAL_KEYS = {
     "transformer.bert.visual_embeddings.row_position_embeddings.weight",
     "transformer.bert.visual_embeddings.col_position_embeddings.weight",
 }
-# (ClipBERT's prefix, ours, whether a model may lack it: then the tensor is dropped, said why)
-_RENAMES: tuple[tuple[str, str, bool], ...] = (
-    ("transformer.bert.visual_embeddings.LayerNorm.", "cross.visual_embeddings.norm.", False),
-    ("transformer.bert.embeddings.", "cross.bert.embeddings.", False),
-    ("transformer.bert.encoder.", "cross.bert.encoder.", False),
-    ("transformer.bert.pooler.", "cross.bert.pooler.", True),  # the BERT has one with model.pool "pooler"
-    ("transformer.cls.seq_relationship.", "itm_head.", True),  # ITM on the pooled state: the matching model's head
-    ("cnn.grid_encoder.", BACKBONE + "grid_encoder.", False),
+_POOLED_HEAD = ("read by a head on BERT's pooled state; this model has no such head (model.pool \"pooler\" "
+                "and a matching task have: the pooler and ITM head)")
+# (ClipBERT's prefix, ours, why a model may lack it (then the tensor is dropped, said why) or None:
+# every model of this architecture has it)
+_RENAMES: tuple[tuple[str, str, str | None], ...] = (
+    ("transformer.bert.visual_embeddings.LayerNorm.", "cross.visual_embeddings.norm.", None),
+    ("transformer.bert.embeddings.", "cross.bert.embeddings.", None),
+    ("transformer.bert.encoder.", "cross.bert.encoder.", None),
+    ("transformer.bert.pooler.", "cross.bert.pooler.", _POOLED_HEAD),  # the BERT has one with model.pool "pooler"
+    ("transformer.cls.seq_relationship.", "itm_head.", _POOLED_HEAD),  # ITM on the pooled state: the matching model's head
+    # BERT's MLM head (transform + decoder tied to the word embeddings): the pre-training model's
+    ("transformer.cls.predictions.", "mlm_head.predictions.",
+     "the masked-language-modelling head of pre-training: only task pretrain has one"),
+    ("cnn.grid_encoder.", BACKBONE + "grid_encoder.", None),
 )
-OPTIONAL_REASON = "read by a head on BERT's pooled state; this model has no such head (model.pool \"pooler\" and " \
-                  "a matching task have: the pooler and ITM head)"
 
 
-def _our_name(key: str, target: dict[str, torch.Tensor]) -> str | object | None:
-    """The model's name for `key`, `_SPECIAL`, `key` itself if no rule knows it, or None for a
-    known tensor whose place this model lacks."""
+@dataclasses.dataclass(frozen=True)
+class _Lacking:
+    reason: str  # why this model has no place for a tensor a rule knows
+
+
+def _our_name(key: str, target: dict[str, torch.Tensor]) -> str | object:
+    """The model's name for `key`, `_SPECIAL`, `key` itself if no rule knows it, or `_Lacking` for
+    a known tensor whose place this model lacks."""
     if key in _SPECIAL_KEYS:
         return _SPECIAL
     if key.startswith(DETECTRON2_PREFIX):
         ours = detectron2_resnet_key(key[len(DETECTRON2_PREFIX):])
         return BACKBONE + ours if ours is not None else key
-    for prefix, replacement, optional in _RENAMES:
+    for prefix, replacement, lacking in _RENAMES:
         if key.startswith(prefix):
             ours = replacement + key[len(prefix):]
-            return None if optional and ours not in target else ours
+            return _Lacking(lacking) if lacking and ours not in target else ours
     return key
 
 
