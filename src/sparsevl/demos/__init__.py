@@ -15,6 +15,7 @@ DEMOS: dict[str, str] = {
     "video_qa": "sparsevl.demos.shapes:video_qa",
     "retrieval": "sparsevl.demos.shapes:retrieval",
     "classification": "sparsevl.demos.action:run",
+    "pretrain": "sparsevl.demos.pretrain:run",
     "zero_shot": "sparsevl.demos.zero_shot:run",
 }
 
