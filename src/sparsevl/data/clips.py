@@ -103,6 +103,16 @@ class ClipReader:
         return out
 
 
+def records_by_video(records, vis_db, problems=None, what: str = "record(s)") -> list[tuple[str, list[dict]]]:
+    """(video_id, its records) in the records' order, for the videos with frames in `vis_db`
+    (each missing one reported once, `videos_in_store`): a dataset item is a video."""
+    by_video: dict[str, list[dict]] = {}
+    for r in records:
+        by_video.setdefault(r["video_id"], []).append(r)
+    present = videos_in_store(by_video, vis_db, problems, what)
+    return [(video_id, recs) for video_id, recs in by_video.items() if video_id in present]
+
+
 def videos_in_store(video_ids, vis_db, problems=None, what: str = "record(s)") -> set[str]:
     """The ids that have frames in `vis_db`; each missing one is reported once (it is then skipped)."""
     present = set()

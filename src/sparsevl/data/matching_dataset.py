@@ -13,23 +13,19 @@ batch into texts that each point at their video, so the visual pass runs once pe
 
 from __future__ import annotations
 
-from collections import defaultdict
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from sparsevl.data.clips import ClipReader, videos_in_store
+from sparsevl.data.clips import ClipReader, records_by_video, videos_in_store
 from sparsevl.problems import ProblemLog
 
 
 class CaptionTrainDataset(Dataset):
     def __init__(self, records: list[dict], clips: ClipReader, itm_neg_size: int, seed: int, problems: ProblemLog | None = None):
-        by_video: dict[str, list[str]] = defaultdict(list)
-        for r in records:
-            by_video[r["video_id"]].append(r["caption"])
-        present = videos_in_store(by_video, clips.vis_db, problems, what="caption(s)")
-        self.videos = [(v, caps) for v, caps in by_video.items() if v in present]
+        self.videos = [(v, [r["caption"] for r in recs])
+                       for v, recs in records_by_video(records, clips.vis_db, problems, what="caption(s)")]
         if len(self.videos) < 2 and itm_neg_size > 0:
             raise ValueError("negative captions need at least two videos with frames in the training split")
         # every caption with its video's position, to draw negatives from other videos

@@ -14,13 +14,12 @@ pair the cross-encoder matches, and the caption's masked words.
 
 from __future__ import annotations
 
-from collections import defaultdict
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from sparsevl.data.clips import ClipReader, videos_in_store
+from sparsevl.data.clips import ClipReader, records_by_video
 from sparsevl.problems import BadInputError, ProblemLog
 
 MLM_PROBABILITY = 0.15  # BERT's share of masked tokens
@@ -30,11 +29,7 @@ IGNORE = -100  # the cross-entropy's ignore_index: positions with nothing to pre
 class CaptionPairDataset(Dataset):
     def __init__(self, records: list[dict], clips: ClipReader, itm_neg_prob: float, seed: int,
                  problems: ProblemLog | None = None, salt: int = 0):
-        by_video: dict[str, list[dict]] = defaultdict(list)
-        for r in records:
-            by_video[r["video_id"]].append(r)
-        present = videos_in_store(by_video, clips.vis_db, problems, what="caption(s)")
-        self.videos = [(v, caps) for v, caps in by_video.items() if v in present]
+        self.videos = records_by_video(records, clips.vis_db, problems, what="caption(s)")
         if len(self.videos) < 2 and itm_neg_prob > 0:
             raise BadInputError(f"{len(self.videos)} video(s) of these captions have frames in {clips.vis_db.path}: "
                                 "ITM's negative captions need at least two")

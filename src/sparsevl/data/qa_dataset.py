@@ -6,13 +6,12 @@ pair it with every question about that video (ClipBERT ran it once per question)
 
 from __future__ import annotations
 
-from collections import defaultdict
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from sparsevl.data.clips import ClipReader, videos_in_store
+from sparsevl.data.clips import ClipReader, records_by_video
 from sparsevl.problems import ProblemLog
 
 IGNORE_LABEL = -100  # answers outside the vocabulary: no loss in training, wrong in evaluation
@@ -26,11 +25,7 @@ class VideoQADataset(Dataset):
         ans2label: dict[str, int],
         problems: ProblemLog | None = None,
     ):
-        by_video: dict[str, list[dict]] = defaultdict(list)
-        for r in records:
-            by_video[r["video_id"]].append(r)
-        present = videos_in_store(by_video, clips.vis_db, problems, what="question(s)")
-        self.videos = [(video_id, recs) for video_id, recs in by_video.items() if video_id in present]
+        self.videos = records_by_video(records, clips.vis_db, problems, what="question(s)")
         self.clips = clips
         self.ans2label = ans2label
         self.epoch = 0
