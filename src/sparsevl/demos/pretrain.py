@@ -56,7 +56,7 @@ from sparsevl.txt_db import read_json, write_json_atomic
 
 PRETRAIN_CONFIG = "demo_pretrain.json"
 QA_CONFIG = "demo_qa.json"  # the QA demo's: both fine-tunes use it as it is, with these epochs
-FINE_TUNE_EPOCHS = 15  # of 280 videos: 525 steps of 8
+FINE_TUNE_EPOCHS = 10  # of 280 videos: 350 steps of 8
 QA_SLICE_EVERY = 10  # every 10th training video (by name): a tenth of the QA training data
 STILLS_RATIO = 0.25  # stills per epoch of pre-training, per training video
 HELD_OUT_CAPTIONS = "val_2"  # the test videos' captions
