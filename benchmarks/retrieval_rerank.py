@@ -72,7 +72,10 @@ def main() -> None:
         truth = np.arange(len(records))  # caption i is about video i
         with evaluating(model):
             start = time.perf_counter()
-            clips, video_emb = task._encode_videos(model, video_ids, device, need_embedding=True)
+            encoded, clips, video_emb = task._encode_videos(model, video_ids, "val_2 + val_1", device,
+                                                            need_embedding=True)
+            if encoded != video_ids:
+                raise SystemExit(f"{len(video_ids) - len(encoded)} of the videos could not be read")
             t_videos = time.perf_counter() - start
             texts = task.collator.tokenize([r["caption"] for r in records])
 
